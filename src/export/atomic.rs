@@ -1,0 +1,79 @@
+//! Atomic outputs: a file or folder appears complete or not at all.
+
+use crate::error::{GmsError, Result};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+fn parent_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = parent_of(path);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".gms-")
+        .tempfile_in(&dir)
+        .map_err(|e| GmsError::output(path, e))?;
+    tmp.write_all(bytes).map_err(|e| GmsError::output(path, e))?;
+    tmp.as_file().sync_all().map_err(|e| GmsError::output(path, e))?;
+    tmp.persist(path).map_err(|e| GmsError::output(path, e.error))?;
+    Ok(())
+}
+
+/// Fills a new folder at `dest` by calling `fill` on a temporary folder beside it, then renames
+/// it into place. `dest` must not exist (or be an empty folder), so nothing is overwritten.
+pub fn write_dir(dest: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    if dest.exists() {
+        let empty = std::fs::read_dir(dest)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
+        if !empty {
+            return Err(GmsError::Output {
+                path: dest.to_path_buf(),
+                problem: "it already exists and is not empty".into(),
+                fix: "choose a new output folder or remove the old one",
+            });
+        }
+    }
+    let parent = parent_of(dest);
+    std::fs::create_dir_all(&parent).map_err(|e| GmsError::output(&parent, e))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".gms-")
+        .tempdir_in(&parent)
+        .map_err(|e| GmsError::output(dest, e))?;
+    fill(tmp.path())?;
+    if dest.exists() {
+        std::fs::remove_dir(dest).map_err(|e| GmsError::output(dest, e))?;
+    }
+    let kept = tmp.keep();
+    std::fs::rename(&kept, dest).map_err(|e| {
+        let _ = std::fs::remove_dir_all(&kept);
+        GmsError::output(dest, e)
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_fill_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out");
+        let r = write_dir(&dest, |tmp| {
+            std::fs::write(tmp.join("a"), "x").unwrap();
+            Err(GmsError::output(tmp, "boom"))
+        });
+        assert!(r.is_err());
+        assert!(!dest.exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        write_dir(&dest, |tmp| write_file(&tmp.join("a"), b"y")).unwrap();
+        assert_eq!(std::fs::read(dest.join("a")).unwrap(), b"y");
+        assert!(write_dir(&dest, |_| Ok(())).is_err());
+    }
+}

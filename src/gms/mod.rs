@@ -1,0 +1,10 @@
+//! Guided Module Substitution: the score, the evaluator with its caches, the greedy search
+//! and the worker that runs it for the CLI and the TUI.
+
+pub mod evaluator;
+pub mod score;
+pub mod search;
+
+pub use evaluator::{Cutoff, EvalStats, Evaluation, Evaluator};
+pub use score::{Baseline, Counts, Metrics, DEFAULT_ALPHA, DEFAULT_PATIENCE};
+pub use search::{GreedySearch, Move, Point, SearchEvent, SearchParams, StopReason, TraceStep};

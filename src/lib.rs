@@ -1,0 +1,12 @@
+//! gms: Guided Module Substitution for backdoored transformer classifiers.
+//!
+//! Data flows `data` → `model` → `gms` (score, evaluator, search) → `export`; the CLI and the
+//! TUI are thin front ends over the same search worker.
+
+pub mod data;
+pub mod error;
+pub mod export;
+pub mod gms;
+pub mod model;
+
+pub use error::{GmsError, Result};

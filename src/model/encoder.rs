@@ -1,0 +1,409 @@
+//! The project's own encoder classifier: BERT, RoBERTa/XLM-R and DistilBERT.
+//!
+//! Built from tensors under their Hugging Face names, it runs the embeddings, any range of
+//! layers and the head separately, so GMS can resume a forward pass from a cached layer
+//! boundary. Evaluation follows DESIGN.md §1: f32, no dropout, erf GELU, eps from the config.
+
+use crate::error::{GmsError, Result};
+use crate::model::arch::{Architecture, Module};
+use crate::model::config::{Activation, ModelConfig};
+use crate::model::folder::TensorMap;
+use candle_core::{DType, Tensor, D};
+use std::path::Path;
+
+/// A linear layer `y = x·Wᵀ + b` with the checkpoint's `[out, in]` weight.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    /// `[out, in]` weight.
+    pub weight: Tensor,
+    /// `[out]` bias.
+    pub bias: Tensor,
+}
+
+impl Linear {
+    /// Applies the layer to `x` of shape `[n, in]` (or `[.., in]`, flattened by the caller).
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)?)
+    }
+}
+
+/// LayerNorm over the last dimension.
+#[derive(Debug, Clone)]
+pub struct Norm {
+    /// Scale (γ).
+    pub weight: Tensor,
+    /// Shift (β).
+    pub bias: Tensor,
+    /// Epsilon from the config.
+    pub eps: f64,
+}
+
+impl Norm {
+    fn forward(&self, x: &Tensor, trainable: bool) -> Result<Tensor> {
+        // candle-nn's fused layer_norm has no backward pass (DESIGN.md §4): training composes it.
+        Ok(if trainable {
+            candle_nn::ops::layer_norm_slow(x, &self.weight, &self.bias, self.eps as f32)?
+        } else {
+            candle_nn::ops::layer_norm(x, &self.weight, &self.bias, self.eps as f32)?
+        })
+    }
+}
+
+/// One transformer layer: the six substitutable modules and the two LayerNorms.
+#[derive(Debug, Clone)]
+pub struct EncoderLayer {
+    /// Q, K, V, O, F, P in [`Module::ALL`] order.
+    pub modules: [Linear; 6],
+    /// LayerNorm after attention.
+    pub attn_norm: Norm,
+    /// LayerNorm after the feed-forward block.
+    pub out_norm: Norm,
+}
+
+/// Token, position and type embeddings plus their LayerNorm.
+#[derive(Debug, Clone)]
+pub struct Embeddings {
+    word: Tensor,
+    position: Tensor,
+    token_type: Option<Tensor>,
+    norm: Norm,
+}
+
+/// The classification head on the first token.
+#[derive(Debug, Clone)]
+pub enum Head {
+    /// BERT: pooler (dense + tanh) then classifier.
+    Bert { pooler: Linear, classifier: Linear },
+    /// RoBERTa: `classifier.dense` + tanh then `classifier.out_proj`.
+    Roberta { dense: Linear, out_proj: Linear },
+    /// DistilBERT: `pre_classifier` + ReLU then `classifier`.
+    DistilBert {
+        pre_classifier: Linear,
+        classifier: Linear,
+    },
+}
+
+/// Token ids and masks of one batch of rows, padded to the batch's longest row.
+#[derive(Debug, Clone)]
+pub struct BatchInput {
+    /// `[b, t]` u32 token ids.
+    pub input_ids: Tensor,
+    /// `[b, t]` u32 token-type ids.
+    pub type_ids: Tensor,
+    /// `[b, t]` u32 position ids.
+    pub position_ids: Tensor,
+    /// `[b, 1, 1, t]` f32 additive attention mask (0 or a large negative).
+    pub attention_bias: Tensor,
+}
+
+/// An encoder sequence classifier.
+#[derive(Debug, Clone)]
+pub struct Classifier {
+    /// The model's configuration.
+    pub config: ModelConfig,
+    /// Embedding block.
+    pub embeddings: Embeddings,
+    /// Transformer layers.
+    pub layers: Vec<EncoderLayer>,
+    /// Classification head.
+    pub head: Head,
+    /// Use composed (differentiable) LayerNorm and softmax.
+    pub trainable: bool,
+}
+
+struct Tensors<'a> {
+    map: &'a TensorMap,
+    dir: &'a Path,
+}
+
+impl Tensors<'_> {
+    fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let t = self
+            .map
+            .get(name)
+            .or_else(|| {
+                // Old TF-converted checkpoints name LayerNorm parameters gamma/beta.
+                let alt = name
+                    .strip_suffix("LayerNorm.weight")
+                    .map(|s| format!("{s}LayerNorm.gamma"))
+                    .or_else(|| name.strip_suffix("LayerNorm.bias").map(|s| format!("{s}LayerNorm.beta")))?;
+                self.map.get(&alt)
+            })
+            .ok_or_else(|| {
+                GmsError::bad_file(
+                    self.dir,
+                    format!("missing tensor {name}"),
+                    "the checkpoint is incomplete or of another architecture; re-save it with transformers",
+                )
+            })?;
+        if t.dims() != shape {
+            return Err(GmsError::bad_file(
+                self.dir,
+                format!("tensor {name} has shape {:?}, config.json implies {shape:?}", t.dims()),
+                "config.json and the weights disagree; re-save the model",
+            ));
+        }
+        Ok(t.clone())
+    }
+
+    fn linear(&self, prefix: &str, out: usize, inp: usize) -> Result<Linear> {
+        Ok(Linear {
+            weight: self.get(&format!("{prefix}.weight"), &[out, inp])?,
+            bias: self.get(&format!("{prefix}.bias"), &[out])?,
+        })
+    }
+
+    fn norm(&self, prefix: &str, size: usize, eps: f64) -> Result<Norm> {
+        Ok(Norm {
+            weight: self.get(&format!("{prefix}.weight"), &[size])?,
+            bias: self.get(&format!("{prefix}.bias"), &[size])?,
+            eps,
+        })
+    }
+}
+
+impl Classifier {
+    /// Builds the classifier from checkpoint tensors; `dir` names the source in errors.
+    ///
+    /// The tensors are shared, not copied (candle tensors are reference-counted).
+    pub fn from_tensors(config: &ModelConfig, map: &TensorMap, dir: &Path) -> Result<Classifier> {
+        let t = Tensors { map, dir };
+        let c = config;
+        let (h, i, eps) = (c.hidden, c.intermediate, c.layer_norm_eps);
+        let arch = c.architecture;
+        let root = match arch {
+            Architecture::Bert => "bert",
+            Architecture::Roberta => "roberta",
+            Architecture::DistilBert => "distilbert",
+        };
+        let embeddings = Embeddings {
+            word: t.get(&format!("{root}.embeddings.word_embeddings.weight"), &[c.vocab_size, h])?,
+            position: t.get(
+                &format!("{root}.embeddings.position_embeddings.weight"),
+                &[c.max_positions, h],
+            )?,
+            token_type: match arch {
+                Architecture::DistilBert => None,
+                _ => Some(t.get(
+                    &format!("{root}.embeddings.token_type_embeddings.weight"),
+                    &[c.type_vocab_size, h],
+                )?),
+            },
+            norm: t.norm(&format!("{root}.embeddings.LayerNorm"), h, eps)?,
+        };
+        let mut layers = Vec::with_capacity(c.layers);
+        for l in 0..c.layers {
+            let shape = |m: Module| match m {
+                Module::F => (i, h),
+                Module::P => (h, i),
+                _ => (h, h),
+            };
+            let module = |m: Module| {
+                let (o, n) = shape(m);
+                t.linear(&arch.module_path(l, m), o, n)
+            };
+            let p = arch.layer_prefix(l);
+            let (attn_norm, out_norm) = match arch {
+                Architecture::DistilBert => (
+                    t.norm(&format!("{p}sa_layer_norm"), h, eps)?,
+                    t.norm(&format!("{p}output_layer_norm"), h, eps)?,
+                ),
+                _ => (
+                    t.norm(&format!("{p}attention.output.LayerNorm"), h, eps)?,
+                    t.norm(&format!("{p}output.LayerNorm"), h, eps)?,
+                ),
+            };
+            layers.push(EncoderLayer {
+                modules: [
+                    module(Module::Q)?,
+                    module(Module::K)?,
+                    module(Module::V)?,
+                    module(Module::O)?,
+                    module(Module::F)?,
+                    module(Module::P)?,
+                ],
+                attn_norm,
+                out_norm,
+            });
+        }
+        let n = c.num_labels;
+        let head = match arch {
+            Architecture::Bert => Head::Bert {
+                pooler: t.linear("bert.pooler.dense", h, h)?,
+                classifier: t.linear("classifier", n, h)?,
+            },
+            Architecture::Roberta => Head::Roberta {
+                dense: t.linear("classifier.dense", h, h)?,
+                out_proj: t.linear("classifier.out_proj", n, h)?,
+            },
+            Architecture::DistilBert => Head::DistilBert {
+                pre_classifier: t.linear("pre_classifier", h, h)?,
+                classifier: t.linear("classifier", n, h)?,
+            },
+        };
+        Ok(Classifier {
+            config: c.clone(),
+            embeddings,
+            layers,
+            head,
+            trainable: false,
+        })
+    }
+
+    /// Embedding output `[b, t, h]`: hidden states at layer boundary 0.
+    pub fn embed(&self, x: &BatchInput) -> Result<Tensor> {
+        let e = &self.embeddings;
+        let (b, t) = x.input_ids.dims2()?;
+        let flat = |ids: &Tensor, table: &Tensor| -> Result<Tensor> {
+            Ok(table.embedding(&ids.flatten_all()?)?.reshape((b, t, ()))?)
+        };
+        let mut h = flat(&x.input_ids, &e.word)?.add(&flat(&x.position_ids, &e.position)?)?;
+        if let Some(tt) = &e.token_type {
+            h = h.add(&flat(&x.type_ids, tt)?)?;
+        }
+        e.norm.forward(&h, self.trainable)
+    }
+
+    /// Runs layers `range` on hidden states `h` (`[b, t, h]`), returning the states after them.
+    pub fn run_layers(
+        &self,
+        mut h: Tensor,
+        x: &BatchInput,
+        range: std::ops::Range<usize>,
+    ) -> Result<Tensor> {
+        for layer in &self.layers[range] {
+            h = self.layer_forward(layer, &h, &x.attention_bias)?;
+        }
+        Ok(h)
+    }
+
+    /// Runs one layer (possibly not one of `self.layers`, e.g. a substituted one).
+    pub fn layer_forward(&self, layer: &EncoderLayer, h: &Tensor, bias: &Tensor) -> Result<Tensor> {
+        let c = &self.config;
+        let (b, t, hid) = h.dims3()?;
+        let (heads, d) = (c.heads, hid / c.heads);
+        let x = h.reshape((b * t, hid))?;
+        let [q, k, v, o, f, p] = &layer.modules;
+        let split = |y: Tensor| -> Result<Tensor> {
+            Ok(y.reshape((b, t, heads, d))?.transpose(1, 2)?.contiguous()?)
+        };
+        let scale = 1.0 / (d as f64).sqrt();
+        let qh = split((q.forward(&x)? * scale)?)?;
+        let kh = split(k.forward(&x)?)?;
+        let vh = split(v.forward(&x)?)?;
+        let scores = qh.matmul(&kh.t()?.contiguous()?)?.broadcast_add(bias)?;
+        let probs = if self.trainable {
+            candle_nn::ops::softmax(&scores, D::Minus1)?
+        } else {
+            candle_nn::ops::softmax_last_dim(&scores)?
+        };
+        let ctx = probs
+            .matmul(&vh)?
+            .transpose(1, 2)?
+            .contiguous()?
+            .reshape((b * t, hid))?;
+        let attn = layer.attn_norm.forward(&(o.forward(&ctx)? + &x)?, self.trainable)?;
+        let inner = f.forward(&attn)?;
+        let inner = match c.activation {
+            Activation::GeluErf => inner.gelu_erf()?,
+            Activation::GeluTanh => inner.gelu()?,
+            Activation::Relu => inner.relu()?,
+        };
+        let out = layer.out_norm.forward(&(p.forward(&inner)? + &attn)?, self.trainable)?;
+        Ok(out.reshape((b, t, hid))?)
+    }
+
+    /// Logits `[b, labels]` from the last layer's states (the first token of each row).
+    pub fn head(&self, h: &Tensor) -> Result<Tensor> {
+        let first = h.narrow(1, 0, 1)?.squeeze(1)?;
+        Ok(match &self.head {
+            Head::Bert { pooler, classifier } => classifier.forward(&pooler.forward(&first)?.tanh()?)?,
+            Head::Roberta { dense, out_proj } => out_proj.forward(&dense.forward(&first)?.tanh()?)?,
+            Head::DistilBert {
+                pre_classifier,
+                classifier,
+            } => classifier.forward(&pre_classifier.forward(&first)?.relu()?)?,
+        })
+    }
+
+    /// Full forward pass: logits `[b, labels]`.
+    pub fn logits(&self, x: &BatchInput) -> Result<Tensor> {
+        let h = self.embed(x)?;
+        let h = self.run_layers(h, x, 0..self.layers.len())?;
+        self.head(&h)
+    }
+
+    /// Every parameter tensor under its checkpoint name (for writing and training).
+    pub fn named_tensors(&self) -> Vec<(String, Tensor)> {
+        let arch = self.config.architecture;
+        let root = match arch {
+            Architecture::Bert => "bert",
+            Architecture::Roberta => "roberta",
+            Architecture::DistilBert => "distilbert",
+        };
+        let mut out = Vec::new();
+        let mut push_lin = |out: &mut Vec<(String, Tensor)>, name: String, l: &Linear| {
+            out.push((format!("{name}.weight"), l.weight.clone()));
+            out.push((format!("{name}.bias"), l.bias.clone()));
+        };
+        let push_norm = |out: &mut Vec<(String, Tensor)>, name: String, n: &Norm| {
+            out.push((format!("{name}.weight"), n.weight.clone()));
+            out.push((format!("{name}.bias"), n.bias.clone()));
+        };
+        let e = &self.embeddings;
+        out.push((format!("{root}.embeddings.word_embeddings.weight"), e.word.clone()));
+        out.push((format!("{root}.embeddings.position_embeddings.weight"), e.position.clone()));
+        if let Some(tt) = &e.token_type {
+            out.push((format!("{root}.embeddings.token_type_embeddings.weight"), tt.clone()));
+        }
+        push_norm(&mut out, format!("{root}.embeddings.LayerNorm"), &e.norm);
+        for (l, layer) in self.layers.iter().enumerate() {
+            for m in Module::ALL {
+                push_lin(&mut out, arch.module_path(l, m), &layer.modules[m.index()]);
+            }
+            let p = arch.layer_prefix(l);
+            let (a, o) = match arch {
+                Architecture::DistilBert => ("sa_layer_norm", "output_layer_norm"),
+                _ => ("attention.output.LayerNorm", "output.LayerNorm"),
+            };
+            push_norm(&mut out, format!("{p}{a}"), &layer.attn_norm);
+            push_norm(&mut out, format!("{p}{o}"), &layer.out_norm);
+        }
+        match &self.head {
+            Head::Bert { pooler, classifier } => {
+                push_lin(&mut out, "bert.pooler.dense".into(), pooler);
+                push_lin(&mut out, "classifier".into(), classifier);
+            }
+            Head::Roberta { dense, out_proj } => {
+                push_lin(&mut out, "classifier.dense".into(), dense);
+                push_lin(&mut out, "classifier.out_proj".into(), out_proj);
+            }
+            Head::DistilBert {
+                pre_classifier,
+                classifier,
+            } => {
+                push_lin(&mut out, "pre_classifier".into(), pre_classifier);
+                push_lin(&mut out, "classifier".into(), classifier);
+            }
+        }
+        out
+    }
+}
+
+/// Index of the largest value in each row of `logits` (`[b, labels]`); the lowest index wins
+/// ties, as DESIGN.md §1 fixes.
+pub fn argmax_rows(logits: &Tensor) -> Result<Vec<u32>> {
+    let rows = logits.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let mut best = 0;
+            for (i, v) in r.iter().enumerate() {
+                if *v > r[best] {
+                    best = i;
+                }
+            }
+            best as u32
+        })
+        .collect())
+}

@@ -1,0 +1,43 @@
+//! Loading Hugging Face encoder classifiers and running them: config, checkpoint folder,
+//! encoder forward pass, tokenization and the substitution view.
+
+pub mod arch;
+pub mod config;
+pub mod encoder;
+pub mod folder;
+pub mod substitution;
+pub mod tokenize;
+
+pub use arch::{Architecture, Module};
+pub use config::ModelConfig;
+pub use encoder::{BatchInput, Classifier};
+pub use folder::ModelFolder;
+pub use substitution::{weight_view, SubstitutionMatrix};
+
+use crate::error::Result;
+use candle_core::Device;
+use std::path::Path;
+use tokenize::TextEncoder;
+
+/// A model folder loaded for computation: config, weights as a classifier, tokenizer.
+pub struct LoadedModel {
+    /// Where it came from.
+    pub folder: ModelFolder,
+    /// The classifier (f32 on the chosen device).
+    pub classifier: Classifier,
+}
+
+impl LoadedModel {
+    /// Opens, validates and loads the model folder `dir` onto `device`.
+    pub fn load(dir: &Path, device: &Device) -> Result<LoadedModel> {
+        let folder = ModelFolder::open(dir)?;
+        let tensors = folder.load_tensors(device)?;
+        let classifier = Classifier::from_tensors(&folder.config, &tensors, dir)?;
+        Ok(LoadedModel { folder, classifier })
+    }
+
+    /// The folder's tokenizer, set up for evaluation.
+    pub fn text_encoder(&self) -> Result<TextEncoder> {
+        TextEncoder::load(&self.folder.dir, &self.folder.config)
+    }
+}
