@@ -3,7 +3,9 @@
 //! Data flows `data` → `model` → `gms` (score, evaluator, search) → `export`; the CLI and the
 //! TUI are thin front ends over the same search worker.
 
+pub mod cli;
 pub mod data;
+pub mod device;
 pub mod error;
 pub mod export;
 pub mod gms;

@@ -1,3 +1,9 @@
 //! Outputs: strategy JSON, the purified model folder, mergekit YAML — all written atomically.
 
 pub mod atomic;
+pub mod mergekit;
+pub mod model;
+pub mod strategy;
+
+pub use model::write_purified_model;
+pub use strategy::{ReportParts, StrategyReport};

@@ -4,6 +4,8 @@
 pub mod evaluator;
 pub mod score;
 pub mod search;
+pub mod session;
+pub mod worker;
 
 pub use evaluator::{Cutoff, EvalStats, Evaluation, Evaluator};
 pub use score::{Baseline, Counts, Metrics, DEFAULT_ALPHA, DEFAULT_PATIENCE};

@@ -144,6 +144,7 @@ pub struct GreedySearch {
     next: usize,
     leader: Option<(Point, Option<LayerStates>)>,
     finished: Option<StopReason>,
+    evaluations: usize,
 }
 
 impl GreedySearch {
@@ -160,6 +161,7 @@ impl GreedySearch {
             next: 0,
             leader: None,
             finished: None,
+            evaluations: 0,
         }
     }
 
@@ -186,6 +188,11 @@ impl GreedySearch {
     /// Steps without improvement so far.
     pub fn no_improve(&self) -> usize {
         self.no_improve
+    }
+
+    /// Strategies this search has scored (the initial one and every candidate).
+    pub fn evaluations(&self) -> usize {
+        self.evaluations
     }
 
     /// Why the search ended, once it has.
@@ -231,13 +238,12 @@ impl GreedySearch {
         if self.finished.is_some() {
             return Ok(Vec::new());
         }
-        let Some(current) = self.current.clone() else {
+        if self.current.is_none() {
             return self.start(ev);
-        };
+        }
         if self.next < self.pending.len() {
             return self.evaluate_candidate(ev).map(|r| vec![SearchEvent::Candidate(r)]);
         }
-        let _ = current;
         self.take_step(ev)
     }
 
@@ -265,6 +271,7 @@ impl GreedySearch {
     fn start(&mut self, ev: &mut Evaluator) -> Result<Vec<SearchEvent>> {
         let full = self.full();
         let (e, states) = ev.evaluate_keeping(&full, None, true)?;
+        self.evaluations += 1;
         let p = self.point(ev, Move::Start, Module::ALL.to_vec(), (0..self.num_layers).collect(), e.counts);
         ev.set_anchor(&full, states)?;
         self.current = Some(p.clone());
@@ -326,6 +333,7 @@ impl GreedySearch {
         let matrix = SubstitutionMatrix::product(self.num_layers, &modules, &layers);
         let (e, states) = ev.evaluate_keeping(&matrix, self.cutoff(), true)?;
         self.next += 1;
+        self.evaluations += 1;
         let mut report = CandidateReport {
             step: self.trace.len(),
             index,
@@ -378,5 +386,26 @@ impl GreedySearch {
         let mut events = vec![SearchEvent::Step(step)];
         events.extend(self.plan_next());
         Ok(events)
+    }
+}
+
+impl SearchParams {
+    /// Checks α ∈ [0, 1] and patience ≥ 1.
+    pub fn validated(alpha: f64, patience: usize) -> crate::error::Result<SearchParams> {
+        if !(0.0..=1.0).contains(&alpha) {
+            return Err(crate::error::GmsError::BadArgument {
+                flag: "--alpha",
+                value: alpha.to_string(),
+                problem: "α weights accuracy against ASR and must lie in [0, 1] (the paper uses 0.4)".into(),
+            });
+        }
+        if patience == 0 {
+            return Err(crate::error::GmsError::BadArgument {
+                flag: "--patience",
+                value: "0".into(),
+                problem: "patience must be at least 1 (the paper uses 5)".into(),
+            });
+        }
+        Ok(SearchParams { alpha, patience })
     }
 }

@@ -342,7 +342,7 @@ impl Classifier {
             Architecture::DistilBert => "distilbert",
         };
         let mut out = Vec::new();
-        let mut push_lin = |out: &mut Vec<(String, Tensor)>, name: String, l: &Linear| {
+        let push_lin = |out: &mut Vec<(String, Tensor)>, name: String, l: &Linear| {
             out.push((format!("{name}.weight"), l.weight.clone()));
             out.push((format!("{name}.bias"), l.bias.clone()));
         };

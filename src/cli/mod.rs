@@ -1,0 +1,57 @@
+//! The command line: one subcommand per job, each a thin layer over the library.
+
+mod apply;
+mod args;
+mod bench;
+mod eval;
+mod inspect;
+mod search;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+pub use args::{ParamArgs, SessionArgs};
+
+/// gms — remove backdoors from fine-tuned transformer classifiers by Guided Module Substitution.
+#[derive(Debug, Parser)]
+#[command(name = "gms", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do; with none, the TUI opens on the embedded demo.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the GMS search headless and write the strategy (and optionally the purified model).
+    Search(search::SearchCmd),
+    /// Accuracy of a model on a labelled dataset.
+    Eval(eval::EvalCmd),
+    /// Architecture, layers, module map, dtype and parameter count of a model folder.
+    Inspect(inspect::InspectCmd),
+    /// Write the purified model for a strategy file.
+    Apply(apply::ApplyCmd),
+    /// Time the kit search and write BENCHMARKS.md.
+    Bench(bench::BenchCmd),
+}
+
+/// Parses arguments, runs the command, and turns errors into one line on stderr + exit code 2.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Search(c)) => c.run(),
+        Some(Command::Eval(c)) => c.run(),
+        Some(Command::Inspect(c)) => c.run(),
+        Some(Command::Apply(c)) => c.run(),
+        Some(Command::Bench(c)) => c.run(),
+        None => Err(anyhow::anyhow!("the TUI is not built yet; see gms --help")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

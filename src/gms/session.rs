@@ -1,0 +1,174 @@
+//! Everything a search needs, loaded and checked: victim, proxy, proxy sets, optional test sets.
+
+use crate::data::Dataset;
+use crate::error::{GmsError, Result};
+use crate::gms::evaluator::Evaluator;
+use crate::model::tokenize::{EncodedSet, TextEncoder};
+use crate::model::{LoadedModel, ModelFolder, SubstitutionMatrix};
+use candle_core::Device;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+/// Paths of a search's inputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchInputs {
+    /// The suspect (backdoored) model folder.
+    pub victim: PathBuf,
+    /// The proxy (donor) model folder.
+    pub proxy: PathBuf,
+    /// Clean proxy set D_c.
+    pub clean: PathBuf,
+    /// Suspect proxy set D_p (rows carry the attacker's target label).
+    pub suspect: PathBuf,
+    /// Clean test set (CACC).
+    pub test_clean: Option<PathBuf>,
+    /// Poisoned test set (ASR: non-target rows with the trigger, relabelled to the target).
+    pub test_poison: Option<PathBuf>,
+}
+
+/// Clean accuracy and attack success rate on the test sets.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TestMetrics {
+    /// Accuracy on the clean test set.
+    pub cacc: f64,
+    /// Share of the poisoned test set predicted as the target.
+    pub asr: f64,
+    /// Clean test rows predicted correctly.
+    pub clean_correct: usize,
+    /// Clean test rows.
+    pub clean_total: usize,
+    /// Poisoned test rows predicted as the target.
+    pub poison_hits: usize,
+    /// Poisoned test rows.
+    pub poison_total: usize,
+}
+
+/// Encoded test sets.
+pub struct TestSets {
+    clean: EncodedSet,
+    poison: EncodedSet,
+}
+
+/// Loaded inputs and the evaluator over them.
+pub struct Session {
+    /// Where everything came from.
+    pub inputs: SearchInputs,
+    /// The proxy-set evaluator (owns both models).
+    pub evaluator: Evaluator,
+    /// The victim's folder (config, weight files).
+    pub victim_folder: ModelFolder,
+    /// The proxy's folder.
+    pub proxy_folder: ModelFolder,
+    /// Human-readable compute device.
+    pub device_name: String,
+    test_sets: Option<TestSets>,
+    test_cache: HashMap<SubstitutionMatrix, TestMetrics>,
+}
+
+/// Reads a dataset and checks its labels against the model.
+pub fn read_dataset(path: &std::path::Path, num_labels: usize) -> Result<Dataset> {
+    let d = Dataset::read(path)?;
+    d.check_labels(num_labels)?;
+    Ok(d)
+}
+
+/// Fails unless victim and proxy have the same architecture and body shapes.
+pub fn check_pair(victim: &LoadedModel, proxy: &LoadedModel) -> Result<()> {
+    if let Some(problem) = victim.folder.config.body_mismatch(&proxy.folder.config) {
+        return Err(GmsError::Mismatch {
+            victim: victim.folder.dir.clone(),
+            proxy: proxy.folder.dir.clone(),
+            problem,
+        });
+    }
+    Ok(())
+}
+
+impl Session {
+    /// Loads models and datasets; everything is validated before any search work starts.
+    pub fn load(inputs: SearchInputs, device: &Device) -> Result<Session> {
+        match (&inputs.test_clean, &inputs.test_poison) {
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(GmsError::BadArgument {
+                    flag: "--test-clean/--test-poison",
+                    value: String::new(),
+                    problem: "give both test sets or neither".into(),
+                })
+            }
+            _ => {}
+        }
+        let victim = LoadedModel::load(&inputs.victim, device)?;
+        let proxy = LoadedModel::load(&inputs.proxy, device)?;
+        check_pair(&victim, &proxy)?;
+        let encoder = victim.text_encoder()?;
+        let labels = victim.folder.config.num_labels;
+        let encode = |p: &std::path::Path| -> Result<EncodedSet> {
+            let d = read_dataset(p, labels)?;
+            encoder.encode_set(&d.examples, device)
+        };
+        let clean = encode(&inputs.clean)?;
+        let suspect = encode(&inputs.suspect)?;
+        let test_sets = match (&inputs.test_clean, &inputs.test_poison) {
+            (Some(c), Some(p)) => Some(TestSets {
+                clean: encode(c)?,
+                poison: encode(p)?,
+            }),
+            _ => None,
+        };
+        let evaluator = Evaluator::new(victim.classifier, proxy.classifier, clean, suspect)?;
+        Ok(Session {
+            inputs,
+            evaluator,
+            victim_folder: victim.folder,
+            proxy_folder: proxy.folder,
+            device_name: device_name(device),
+            test_sets,
+            test_cache: HashMap::new(),
+        })
+    }
+
+    /// Whether test sets were given.
+    pub fn has_test_sets(&self) -> bool {
+        self.test_sets.is_some()
+    }
+
+    /// Test-set CACC and ASR of the `matrix` model (cached), or `None` without test sets.
+    pub fn test_metrics(&mut self, matrix: &SubstitutionMatrix) -> Result<Option<TestMetrics>> {
+        let Some(sets) = &self.test_sets else {
+            return Ok(None);
+        };
+        if let Some(m) = self.test_cache.get(matrix) {
+            return Ok(Some(*m));
+        }
+        let clean_correct = self.evaluator.count_correct(matrix, &sets.clean)?;
+        let poison_hits = self.evaluator.count_correct(matrix, &sets.poison)?;
+        let m = TestMetrics {
+            cacc: clean_correct as f64 / sets.clean.len as f64,
+            asr: poison_hits as f64 / sets.poison.len as f64,
+            clean_correct,
+            clean_total: sets.clean.len,
+            poison_hits,
+            poison_total: sets.poison.len,
+        };
+        self.test_cache.insert(matrix.clone(), m);
+        Ok(Some(m))
+    }
+
+    /// Text encoder of the victim (for callers that encode more data).
+    pub fn text_encoder(&self) -> Result<TextEncoder> {
+        TextEncoder::load(&self.victim_folder.dir, &self.victim_folder.config)
+    }
+}
+
+/// Names a device for status lines and reports.
+pub fn device_name(device: &Device) -> String {
+    match device {
+        Device::Cpu => format!(
+            "cpu ({} threads)",
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        ),
+        Device::Cuda(_) => "cuda".to_string(),
+        Device::Metal(_) => "metal".to_string(),
+    }
+}
