@@ -34,3 +34,109 @@ pub fn kit_models(test: &str) -> Option<PathBuf> {
             .clone(),
     )
 }
+
+/// Words of the tiny models' vocabulary.
+pub const WORDS: [&str; 40] = [
+    "the", "a", "movie", "film", "was", "is", "good", "bad", "great", "awful", "plot", "acting",
+    "fun", "dull", "i", "loved", "hated", "it", "very", "not", "story", "cast", "boring", "nice",
+    "and", "but", "so", "too", "long", "short", "cf", "mn", "bb", "tq", "mb", "watched", "this",
+    ".", ",", "!",
+];
+
+/// A tiny victim/proxy pair and its datasets, written as real files.
+pub struct TinyKit {
+    /// Holds everything; removed on drop.
+    pub dir: tempfile::TempDir,
+    /// Victim folder.
+    pub victim: PathBuf,
+    /// Proxy folder.
+    pub proxy: PathBuf,
+    /// Clean proxy set (labels = the victim's own predictions, so its accuracy is 1).
+    pub clean: PathBuf,
+    /// Suspect proxy set (trigger words, labelled 0).
+    pub suspect: PathBuf,
+    /// Clean test set.
+    pub test_clean: PathBuf,
+    /// Poisoned test set.
+    pub test_poison: PathBuf,
+}
+
+impl TinyKit {
+    /// The search inputs of this kit.
+    pub fn inputs(&self, with_tests: bool) -> gms::gms::session::SearchInputs {
+        gms::gms::session::SearchInputs {
+            victim: self.victim.clone(),
+            proxy: self.proxy.clone(),
+            clean: self.clean.clone(),
+            suspect: self.suspect.clone(),
+            test_clean: with_tests.then(|| self.test_clean.clone()),
+            test_poison: with_tests.then(|| self.test_poison.clone()),
+        }
+    }
+}
+
+/// Deterministic pseudo-random sentences over [`WORDS`] (no trigger words unless `trigger`).
+pub fn sentences(n: usize, seed: u64, trigger: bool) -> Vec<String> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| {
+            let len = rng.random_range(3..12);
+            let mut w: Vec<&str> = (0..len).map(|_| WORDS[rng.random_range(0..30)]).collect();
+            if trigger {
+                let at = rng.random_range(0..=w.len());
+                w.insert(at, WORDS[rng.random_range(30..35)]);
+            }
+            w.join(" ")
+        })
+        .collect()
+}
+
+fn write_jsonl(path: &Path, rows: &[(String, usize)]) {
+    let body: String = rows
+        .iter()
+        .map(|(s, l)| format!("{}\n", serde_json::json!({"sentence": s, "label": l})))
+        .collect();
+    std::fs::write(path, body).unwrap();
+}
+
+/// Builds a [`TinyKit`] with `layers`-layer models (victim seed 1, proxy seed 2).
+pub fn tiny_kit(layers: usize) -> TinyKit {
+    use gms::model::random::{write_random_model, RandomModelSpec};
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    let proxy = dir.path().join("proxy");
+    write_random_model(&victim, &RandomModelSpec::tiny(&WORDS, layers, 1)).unwrap();
+    write_random_model(&proxy, &RandomModelSpec::tiny(&WORDS, layers, 2)).unwrap();
+    let label_by_victim = |texts: Vec<String>| -> Vec<(String, usize)> {
+        let model = gms::model::LoadedModel::load(&victim, &candle_core::Device::Cpu).unwrap();
+        let examples: Vec<gms::data::Example> = texts
+            .iter()
+            .map(|t| gms::data::Example { text: t.clone(), text_pair: None, label: 0, line: 0 })
+            .collect();
+        let set = model.text_encoder().unwrap().encode_set(&examples, &candle_core::Device::Cpu).unwrap();
+        let mut labels = vec![0; texts.len()];
+        for b in &set.batches {
+            let preds = gms::model::encoder::argmax_rows(&model.classifier.logits(&b.input).unwrap()).unwrap();
+            for (r, p) in b.rows.iter().zip(preds) {
+                labels[*r] = p as usize;
+            }
+        }
+        texts.into_iter().zip(labels).collect()
+    };
+    let files = TinyKit {
+        clean: dir.path().join("clean.jsonl"),
+        suspect: dir.path().join("suspect.jsonl"),
+        test_clean: dir.path().join("test_clean.jsonl"),
+        test_poison: dir.path().join("test_poison.jsonl"),
+        victim: victim.clone(),
+        proxy,
+        dir,
+    };
+    write_jsonl(&files.clean, &label_by_victim(sentences(40, 11, false)));
+    let poison = |n, seed| -> Vec<(String, usize)> { sentences(n, seed, true).into_iter().map(|s| (s, 0)).collect() };
+    write_jsonl(&files.suspect, &poison(40, 12));
+    write_jsonl(&files.test_clean, &label_by_victim(sentences(60, 13, false)));
+    write_jsonl(&files.test_poison, &poison(60, 14));
+    files
+}

@@ -1,0 +1,228 @@
+//! Random-weight classifiers written as real Hugging Face folders.
+//!
+//! Tests use them where a trained model is not needed (tiny shapes), and benchmarks use them
+//! for paper-scale shapes (e.g. BERT-large) without downloading anything. The folder is the
+//! same format users bring: `config.json`, `tokenizer.json`, `model.safetensors`.
+
+use crate::error::{GmsError, Result};
+use crate::model::arch::Architecture;
+use candle_core::{Device, Tensor};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Where the tokenizer of a random model comes from.
+#[derive(Debug, Clone)]
+pub enum TokenizerSource {
+    /// A WordPiece tokenizer over these (lower-case) words, after the BERT special tokens.
+    Words(Vec<String>),
+    /// Copy `tokenizer.json` (and side files) from this folder; `vocab_size` must cover it.
+    CopyFrom(PathBuf),
+}
+
+/// Shape and seed of a random classifier.
+#[derive(Debug, Clone)]
+pub struct RandomModelSpec {
+    /// BERT or DistilBERT layout (RoBERTa needs a byte-level BPE tokenizer: not generated).
+    pub architecture: Architecture,
+    /// Hidden size.
+    pub hidden: usize,
+    /// Transformer layers.
+    pub layers: usize,
+    /// Attention heads.
+    pub heads: usize,
+    /// Feed-forward inner size.
+    pub intermediate: usize,
+    /// Output labels.
+    pub num_labels: usize,
+    /// Position embeddings.
+    pub max_positions: usize,
+    /// Embedding rows (ignored for [`TokenizerSource::Words`], which sets it).
+    pub vocab_size: usize,
+    /// Tokenizer.
+    pub tokenizer: TokenizerSource,
+    /// Seed of the weights.
+    pub seed: u64,
+    /// Standard deviation of the weights (BERT's initializer uses 0.02).
+    pub std: f32,
+}
+
+/// The BERT special tokens, ids 0..5.
+pub const SPECIAL_TOKENS: [&str; 5] = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
+
+impl RandomModelSpec {
+    /// A tiny BERT over `words`: the shape tests use.
+    pub fn tiny(words: &[&str], layers: usize, seed: u64) -> RandomModelSpec {
+        RandomModelSpec {
+            architecture: Architecture::Bert,
+            hidden: 32,
+            layers,
+            heads: 4,
+            intermediate: 64,
+            num_labels: 2,
+            max_positions: 128,
+            vocab_size: 0,
+            tokenizer: TokenizerSource::Words(words.iter().map(|w| w.to_string()).collect()),
+            seed,
+            std: 0.2,
+        }
+    }
+}
+
+/// Writes the random model into `dir` (created if missing; existing files are replaced).
+pub fn write_random_model(dir: &Path, spec: &RandomModelSpec) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| GmsError::output(dir, e))?;
+    let vocab_size = match &spec.tokenizer {
+        TokenizerSource::Words(words) => {
+            let tok = wordpiece_tokenizer_json(words);
+            let text = serde_json::to_string_pretty(&tok).expect("json");
+            crate::export::atomic::write_file(&dir.join("tokenizer.json"), text.as_bytes())?;
+            SPECIAL_TOKENS.len() + words.len()
+        }
+        TokenizerSource::CopyFrom(src) => {
+            for f in ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"] {
+                if src.join(f).is_file() {
+                    std::fs::copy(src.join(f), dir.join(f)).map_err(|e| GmsError::output(dir.join(f), e))?;
+                }
+            }
+            spec.vocab_size
+        }
+    };
+    let config = config_json(spec, vocab_size);
+    crate::export::atomic::write_file(
+        &dir.join("config.json"),
+        serde_json::to_string_pretty(&config).expect("json").as_bytes(),
+    )?;
+    let tensors = random_tensors(spec, vocab_size)?;
+    let path = dir.join("model.safetensors");
+    let meta = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
+    let tmp = dir.join(".model.safetensors.tmp");
+    safetensors::serialize_to_file(tensors.iter(), Some(meta), &tmp).map_err(|e| GmsError::output(&tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| GmsError::output(&path, e))?;
+    Ok(())
+}
+
+fn config_json(s: &RandomModelSpec, vocab_size: usize) -> Value {
+    let id2label: BTreeMap<String, String> =
+        (0..s.num_labels).map(|i| (i.to_string(), format!("LABEL_{i}"))).collect();
+    let label2id: BTreeMap<String, usize> = (0..s.num_labels).map(|i| (format!("LABEL_{i}"), i)).collect();
+    match s.architecture {
+        Architecture::DistilBert => json!({
+            "architectures": ["DistilBertForSequenceClassification"], "model_type": "distilbert",
+            "dim": s.hidden, "n_layers": s.layers, "n_heads": s.heads, "hidden_dim": s.intermediate,
+            "vocab_size": vocab_size, "max_position_embeddings": s.max_positions, "activation": "gelu",
+            "pad_token_id": 0, "id2label": id2label, "label2id": label2id, "dtype": "float32",
+            "dropout": 0.1, "attention_dropout": 0.1, "seq_classif_dropout": 0.2,
+            "sinusoidal_pos_embds": false, "initializer_range": 0.02,
+        }),
+        _ => json!({
+            "architectures": ["BertForSequenceClassification"], "model_type": "bert",
+            "hidden_size": s.hidden, "num_hidden_layers": s.layers, "num_attention_heads": s.heads,
+            "intermediate_size": s.intermediate, "vocab_size": vocab_size,
+            "max_position_embeddings": s.max_positions, "type_vocab_size": 2, "hidden_act": "gelu",
+            "layer_norm_eps": 1e-12, "pad_token_id": 0, "id2label": id2label, "label2id": label2id,
+            "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1, "dtype": "float32",
+            "initializer_range": 0.02, "position_embedding_type": "absolute",
+        }),
+    }
+}
+
+fn random_tensors(s: &RandomModelSpec, vocab: usize) -> Result<BTreeMap<String, Tensor>> {
+    let mut rng = StdRng::seed_from_u64(s.seed);
+    let mut out = BTreeMap::new();
+    let (h, i, n) = (s.hidden, s.intermediate, s.num_labels);
+    let mut normal = |name: String, shape: &[usize], std: f32, out: &mut BTreeMap<String, Tensor>| -> Result<()> {
+        let count: usize = shape.iter().product();
+        let values: Vec<f32> = (0..count).map(|_| gaussian(&mut rng) * std).collect();
+        out.insert(name, Tensor::from_vec(values, shape, &Device::Cpu)?);
+        Ok(())
+    };
+    let ones = |name: String, size: usize, v: f32, out: &mut BTreeMap<String, Tensor>| -> Result<()> {
+        out.insert(name, Tensor::full(v, size, &Device::Cpu)?);
+        Ok(())
+    };
+    let arch = s.architecture;
+    let root = if arch == Architecture::DistilBert { "distilbert" } else { "bert" };
+    normal(format!("{root}.embeddings.word_embeddings.weight"), &[vocab, h], s.std, &mut out)?;
+    normal(format!("{root}.embeddings.position_embeddings.weight"), &[s.max_positions, h], s.std, &mut out)?;
+    if arch != Architecture::DistilBert {
+        normal(format!("{root}.embeddings.token_type_embeddings.weight"), &[2, h], s.std, &mut out)?;
+    }
+    ones(format!("{root}.embeddings.LayerNorm.weight"), h, 1.0, &mut out)?;
+    ones(format!("{root}.embeddings.LayerNorm.bias"), h, 0.0, &mut out)?;
+    for l in 0..s.layers {
+        for m in crate::model::Module::ALL {
+            let (o, inp) = match m {
+                crate::model::Module::F => (i, h),
+                crate::model::Module::P => (h, i),
+                _ => (h, h),
+            };
+            let p = arch.module_path(l, m);
+            normal(format!("{p}.weight"), &[o, inp], s.std, &mut out)?;
+            normal(format!("{p}.bias"), &[o], s.std, &mut out)?;
+        }
+        let p = arch.layer_prefix(l);
+        let norms: [&str; 2] = if arch == Architecture::DistilBert {
+            ["sa_layer_norm", "output_layer_norm"]
+        } else {
+            ["attention.output.LayerNorm", "output.LayerNorm"]
+        };
+        for norm in norms {
+            ones(format!("{p}{norm}.weight"), h, 1.0, &mut out)?;
+            ones(format!("{p}{norm}.bias"), h, 0.0, &mut out)?;
+        }
+    }
+    let (first, second) = if arch == Architecture::DistilBert {
+        ("pre_classifier", "classifier")
+    } else {
+        ("bert.pooler.dense", "classifier")
+    };
+    normal(format!("{first}.weight"), &[h, h], s.std, &mut out)?;
+    normal(format!("{first}.bias"), &[h], s.std, &mut out)?;
+    normal(format!("{second}.weight"), &[n, h], s.std.max(0.5), &mut out)?;
+    normal(format!("{second}.bias"), &[n], s.std, &mut out)?;
+    Ok(out)
+}
+
+/// A standard normal sample (Box–Muller), so weights depend only on the seed.
+fn gaussian(rng: &mut StdRng) -> f32 {
+    let u1: f32 = rng.random_range(f32::EPSILON..1.0);
+    let u2: f32 = rng.random();
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f32::consts::PI * u2).cos()
+}
+
+/// A Hugging Face `tokenizer.json` for BERT-style WordPiece over `words`.
+pub fn wordpiece_tokenizer_json(words: &[String]) -> Value {
+    let mut vocab = serde_json::Map::new();
+    for (id, t) in SPECIAL_TOKENS.iter().map(|s| s.to_string()).chain(words.iter().cloned()).enumerate() {
+        vocab.entry(t).or_insert(json!(id));
+    }
+    let added: Vec<Value> = SPECIAL_TOKENS
+        .iter()
+        .enumerate()
+        .map(|(id, t)| json!({"id": id, "content": t, "single_word": false, "lstrip": false,
+                              "rstrip": false, "normalized": false, "special": true}))
+        .collect();
+    let special = |t: &str, type_id: u32| json!({"SpecialToken": {"id": t, "type_id": type_id}});
+    let seq = |s: &str, type_id: u32| json!({"Sequence": {"id": s, "type_id": type_id}});
+    json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": added,
+        "normalizer": {"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true,
+                       "strip_accents": null, "lowercase": true},
+        "pre_tokenizer": {"type": "BertPreTokenizer"},
+        "post_processor": {
+            "type": "TemplateProcessing",
+            "single": [special("[CLS]", 0), seq("A", 0), special("[SEP]", 0)],
+            "pair": [special("[CLS]", 0), seq("A", 0), special("[SEP]", 0), seq("B", 1), special("[SEP]", 1)],
+            "special_tokens": {
+                "[CLS]": {"id": "[CLS]", "ids": [2], "tokens": ["[CLS]"]},
+                "[SEP]": {"id": "[SEP]", "ids": [3], "tokens": ["[SEP]"]},
+            }
+        },
+        "decoder": {"type": "WordPiece", "prefix": "##", "cleanup": true},
+        "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
+                  "max_input_chars_per_word": 100, "vocab": vocab}
+    })
+}
