@@ -10,5 +10,6 @@ pub mod error;
 pub mod export;
 pub mod gms;
 pub mod model;
+pub mod tui;
 
 pub use error::{GmsError, Result};

@@ -6,6 +6,7 @@ mod bench;
 mod eval;
 mod inspect;
 mod search;
+mod tui;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -34,6 +35,8 @@ pub enum Command {
     Apply(apply::ApplyCmd),
     /// Time the kit search and write BENCHMARKS.md.
     Bench(bench::BenchCmd),
+    /// The interactive workbench (the default): watch, steer and override the search.
+    Tui(tui::TuiCmd),
 }
 
 /// Parses arguments, runs the command, and turns errors into one line on stderr + exit code 2.
@@ -45,7 +48,8 @@ pub fn main() -> ExitCode {
         Some(Command::Inspect(c)) => c.run(),
         Some(Command::Apply(c)) => c.run(),
         Some(Command::Bench(c)) => c.run(),
-        None => Err(anyhow::anyhow!("the TUI is not built yet; see gms --help")),
+        Some(Command::Tui(c)) => c.run(),
+        None => tui::TuiCmd::defaults().run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,8 @@
+//! The workbench's panels; each draws from `&App` and nothing else.
+
+pub mod chart;
+pub mod heatmap;
+pub mod help;
+pub mod status;
+pub mod steps;
+pub mod tradeoff;
