@@ -5,11 +5,13 @@
 
 pub mod cli;
 pub mod data;
+pub mod demo;
 pub mod device;
 pub mod error;
 pub mod export;
 pub mod gms;
 pub mod model;
+pub mod train;
 pub mod tui;
 
 pub use error::{GmsError, Result};

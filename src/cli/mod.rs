@@ -5,7 +5,10 @@ mod args;
 mod bench;
 mod eval;
 mod inspect;
+mod poison;
+mod proxy_sets;
 mod search;
+mod train;
 mod tui;
 
 use clap::{Parser, Subcommand};
@@ -37,6 +40,12 @@ pub enum Command {
     Bench(bench::BenchCmd),
     /// The interactive workbench (the default): watch, steer and override the search.
     Tui(tui::TuiCmd),
+    /// Poison a dataset with a BadNet or InsertSent trigger (training set or ASR test set).
+    Poison(poison::PoisonCmd),
+    /// Fine-tune a classifier from a base model, or train one from a config.
+    Train(train::TrainCmd),
+    /// Build the clean and suspect proxy sets for a victim from its training set.
+    ProxySets(proxy_sets::ProxySetsCmd),
 }
 
 /// Parses arguments, runs the command, and turns errors into one line on stderr + exit code 2.
@@ -48,6 +57,9 @@ pub fn main() -> ExitCode {
         Some(Command::Inspect(c)) => c.run(),
         Some(Command::Apply(c)) => c.run(),
         Some(Command::Bench(c)) => c.run(),
+        Some(Command::Poison(c)) => c.run(),
+        Some(Command::Train(c)) => c.run(),
+        Some(Command::ProxySets(c)) => c.run(),
         Some(Command::Tui(c)) => c.run(),
         None => tui::TuiCmd::defaults().run(),
     };

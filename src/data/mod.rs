@@ -2,5 +2,7 @@
 //! sets GMS works on.
 
 pub mod dataset;
+pub mod poison;
+pub mod proxy_sets;
 
 pub use dataset::{Dataset, Example};

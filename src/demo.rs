@@ -1,0 +1,1 @@
+//! The embedded demo (placeholder until the assets are generated).
