@@ -211,7 +211,9 @@ impl RateMeter {
     }
 
     fn rate(&mut self, now: Instant) -> Option<f64> {
-        while self.samples.len() > 1 && now.duration_since(self.samples[0].0) > Self::WINDOW {
+        // Keep one sample from before the window as the base, so slow candidates (one every
+        // few seconds) still give a rate instead of a single point.
+        while self.samples.len() > 2 && now.duration_since(self.samples[1].0) > Self::WINDOW {
             self.samples.pop_front();
         }
         let (first, last) = (self.samples.front()?, self.samples.back()?);
@@ -289,4 +291,26 @@ fn init_logging(path: &std::path::Path) -> anyhow::Result<()> {
         .with_env_filter(filter)
         .try_init();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_spans_slow_candidates() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut meter = RateMeter::default();
+        assert_eq!(meter.rate(at(0)), None);
+        meter.sample(at(0), 0);
+        meter.sample(at(8), 1);
+        meter.sample(at(16), 2);
+        // One candidate every 8 s: the base sample before the 5 s window keeps a rate.
+        let r = meter.rate(at(16)).unwrap();
+        assert!((r - 0.125).abs() < 1e-9, "{r}");
+        meter.sample(at(17), 12);
+        let r = meter.rate(at(18)).unwrap();
+        assert!((r - 11.0 / 10.0).abs() < 1e-9, "{r}");
+    }
 }

@@ -76,7 +76,7 @@ pub fn render_confirm(frame: &mut Frame, area: Rect) {
             Span::raw(*what),
         ]));
     }
-    let popup = centered(area, 48, lines.len() as u16 + 2);
+    let popup = centered(area, 52, lines.len() as u16 + 2);
     frame.render_widget(Clear, popup);
     let block = Block::bordered()
         .title(" quit? ")

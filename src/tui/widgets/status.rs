@@ -15,10 +15,8 @@ fn state_span(app: &App) -> Span<'static> {
         RunState::Pausing => ("▶ pausing…".to_string(), Color::Yellow),
         RunState::Paused => ("⏸ paused".to_string(), Color::Yellow),
         RunState::Stepping => ("⏵ stepping".to_string(), Color::Cyan),
-        RunState::Finished(r) => (
-            format!("■ finished ({})", format!("{r:?}").to_lowercase()),
-            Color::Blue,
-        ),
+        // The reason is on the gauge line; this line has to fit 100 columns.
+        RunState::Finished(_) => ("■ finished".to_string(), Color::Blue),
         RunState::Stopped => ("■ stopped".to_string(), Color::Red),
     };
     Span::styled(text, Style::new().fg(color).add_modifier(Modifier::BOLD))
@@ -31,6 +29,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let s = &app.stats;
     let no_improve = app.steps.last().map_or(0, |t| t.no_improve);
     let rate = match app.rate {
+        Some(r) if r < 1.0 => format!("{r:.2} eval/s"),
         Some(r) => format!("{r:.1} eval/s"),
         None => "– eval/s".to_string(),
     };

@@ -9,8 +9,11 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::widgets::{Block, Cell, LineGauge, Row, Table};
 use ratatui::Frame;
 
+/// Inner width the proxy columns need with four decimals; below it (an 80-column terminal)
+/// accuracy, ASR and score get three, still exact on the paper's 200-row proxy sets.
+const WIDTH_FULL: u16 = 57;
 /// Inner width from which the test-set columns are shown.
-const WIDTH_WITH_TESTS: u16 = 72;
+const WIDTH_WITH_TESTS: u16 = WIDTH_FULL + 14;
 
 struct Line {
     label: String,
@@ -23,8 +26,8 @@ struct Line {
     style: Style,
 }
 
-fn num(v: f64) -> String {
-    format!("{v:.4}")
+fn num(v: f64, decimals: usize) -> String {
+    format!("{v:.decimals$}")
 }
 
 /// A relative drop shown as a signed percentage change (a 19.1 % drop reads `-19.1`).
@@ -129,6 +132,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let block = Block::bordered().title(title);
     let inner = block.inner(area);
     let tests = app.has_test_sets() && inner.width >= WIDTH_WITH_TESTS;
+    let (decimals, w) = if inner.width >= WIDTH_FULL {
+        (4, 6)
+    } else {
+        (3, 5)
+    };
     let (fixed, flow) = lines(app);
     // Keep the victim and the pinned rows; show the newest of the rest.
     let room = usize::from(inner.height.saturating_sub(1));
@@ -142,11 +150,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         match &l.metrics {
             Some(m) => cells.extend(
                 [
-                    num(m.acc),
-                    num(m.asr),
+                    num(m.acc, decimals),
+                    num(m.asr, decimals),
                     change(m.acc_drop),
                     change(m.asr_drop),
-                    num(m.score),
+                    num(m.score, decimals),
                 ]
                 .map(Cell::from),
             ),
@@ -173,12 +181,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let mut header = vec!["step", "move", "acc", "asr", "ΔACC%", "ΔASR%", "score", ""];
     let mut widths = vec![
         Constraint::Length(6),
-        Constraint::Length(10),
+        Constraint::Length(9),
+        Constraint::Length(w),
+        Constraint::Length(w),
         Constraint::Length(6),
         Constraint::Length(6),
-        Constraint::Length(6),
-        Constraint::Length(6),
-        Constraint::Length(6),
+        Constraint::Length(w),
         Constraint::Length(5),
     ];
     if tests {
