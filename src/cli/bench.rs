@@ -28,6 +28,9 @@ pub struct BenchCmd {
     /// Compute device: auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     device: String,
+    /// Time only the default configuration (layer cache + abandonment); prints, writes nothing.
+    #[arg(long)]
+    quick: bool,
 }
 
 struct Run {
@@ -45,7 +48,10 @@ impl BenchCmd {
     /// Runs the benchmark and writes the report.
     pub fn run(self) -> anyhow::Result<()> {
         if !self.kit.join("setup.sh").is_file() {
-            bail!("{}: the benchmark kit is missing; pass --kit DIR", self.kit.display());
+            bail!(
+                "{}: the benchmark kit is missing; pass --kit DIR",
+                self.kit.display()
+            );
         }
         let status = std::process::Command::new("bash")
             .arg(self.kit.join("setup.sh"))
@@ -69,7 +75,11 @@ impl BenchCmd {
         for (name, layer_cache, abandonment) in [
             ("layer cache + early abandonment", true, true),
             ("layer cache only", true, false),
-            ("neither (every candidate from the embeddings)", false, false),
+            (
+                "neither (every candidate from the embeddings)",
+                false,
+                false,
+            ),
         ] {
             let t0 = Instant::now();
             let mut session = Session::load(inputs.clone(), &device)?;
@@ -95,8 +105,14 @@ impl BenchCmd {
                     .map(|s| (s.point.mv.to_string(), s.point.metrics.score))
                     .collect(),
             };
-            eprintln!("{name}: {search_s:.1} s search, {} evaluations", run.evaluations);
+            eprintln!(
+                "{name}: {search_s:.1} s search, {} evaluations",
+                run.evaluations
+            );
             runs.push(run);
+            if self.quick {
+                return Ok(());
+            }
         }
         let same = runs.windows(2).all(|w| w[0].trace == w[1].trace);
         if !same {
@@ -113,7 +129,11 @@ impl BenchCmd {
 fn session_device(device: &candle_core::Device) -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     format!("{} — {cpu}", crate::gms::session::device_name(device))
 }
@@ -128,7 +148,11 @@ fn peak_rss_mb() -> Option<f64> {
 fn render(runs: &[Run], device: &str, kit: &std::path::Path) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# Benchmarks\n");
-    let _ = writeln!(s, "Written by `cargo run --release -- bench` (gms {}).\n", env!("CARGO_PKG_VERSION"));
+    let _ = writeln!(
+        s,
+        "Written by `cargo run --release -- bench` (gms {}).\n",
+        env!("CARGO_PKG_VERSION")
+    );
     let _ = writeln!(s, "## GMS search on the benchmark kit\n");
     let _ = writeln!(
         s,
@@ -153,7 +177,10 @@ fn render(runs: &[Run], device: &str, kit: &std::path::Path) -> String {
     }
     let _ = writeln!(s);
     if let Some(mb) = peak_rss_mb() {
-        let _ = writeln!(s, "Peak resident memory of the whole bench process: {mb:.0} MB.\n");
+        let _ = writeln!(
+            s,
+            "Peak resident memory of the whole bench process: {mb:.0} MB.\n"
+        );
     }
     let _ = writeln!(s, "All configurations took the same greedy path:\n");
     for (i, (mv, score)) in runs[0].trace.iter().enumerate() {

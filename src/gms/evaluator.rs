@@ -100,11 +100,13 @@ impl Evaluator {
         suspect: EncodedSet,
     ) -> Result<Evaluator> {
         let sets = [clean, suspect];
-        // Interleave clean and suspect batches so a partial count bounds both sides early.
-        let longest = sets[CLEAN].batches.len().max(sets[SUSPECT].batches.len());
-        let order = (0..longest)
-            .flat_map(|b| [(CLEAN, b), (SUSPECT, b)])
-            .filter(|&(s, b)| b < sets[s].batches.len())
+        // Suspect rows first: while a candidate still carries the backdoor, each suspect hit
+        // lowers its score bound by (1-α)/(n·asr0), more than a clean miss does by
+        // α/(n·acc0), and backdoored candidates miss few clean rows; so early abandonment
+        // triggers sooner this way round.
+        let order = (0..sets[SUSPECT].batches.len())
+            .map(|b| (SUSPECT, b))
+            .chain((0..sets[CLEAN].batches.len()).map(|b| (CLEAN, b)))
             .collect();
         let mut ev = Evaluator {
             baseline_counts: Counts::default(),
@@ -178,7 +180,9 @@ impl Evaluator {
     pub fn answers_from_cache(&self, matrix: &SubstitutionMatrix, cutoff: Option<Cutoff>) -> bool {
         match self.records.get(matrix) {
             Some(r) if r.is_complete() => true,
-            Some(r) => cutoff.is_some_and(|c| self.abandonment && r.cannot_beat(self.baseline(), c)),
+            Some(r) => {
+                cutoff.is_some_and(|c| self.abandonment && r.cannot_beat(self.baseline(), c))
+            }
             None => false,
         }
     }
@@ -268,7 +272,11 @@ impl Evaluator {
         let mut correct = 0;
         for batch in &set.batches {
             let preds = argmax_rows(&model.logits(&batch.input)?)?;
-            correct += preds.iter().zip(&batch.labels).filter(|(p, l)| p == l).count();
+            correct += preds
+                .iter()
+                .zip(&batch.labels)
+                .filter(|(p, l)| p == l)
+                .count();
         }
         Ok(correct)
     }
@@ -348,8 +356,11 @@ impl Evaluator {
             if keep_states {
                 kept.extend(base[set][b][..=start].iter().cloned());
             }
-            for layer in &layers {
-                h = self.victim.layer_forward(layer, &h, &batch.input.attention_bias)?;
+            for (i, layer) in layers.iter().enumerate() {
+                let last = start + i + 1 == n;
+                h = self
+                    .victim
+                    .layer_forward(layer, &h, &batch.input.attention_bias, last)?;
                 if keep_states {
                     kept.push(h.clone());
                 }
@@ -357,7 +368,11 @@ impl Evaluator {
             self.stats.layer_runs += layers.len();
             self.stats.layer_runs_skipped += start;
             let preds = argmax_rows(&self.victim.head(&h)?)?;
-            let hits = preds.iter().zip(&batch.labels).filter(|(p, l)| p == l).count();
+            let hits = preds
+                .iter()
+                .zip(&batch.labels)
+                .filter(|(p, l)| p == l)
+                .count();
             record.add(set, b, batch.labels.len(), hits);
             if let Some(s) = states.as_mut() {
                 s[set][b] = kept;
@@ -374,7 +389,8 @@ impl Evaluator {
 
 impl Record {
     fn is_complete(&self) -> bool {
-        self.seen[CLEAN] == self.counts.clean_total && self.seen[SUSPECT] == self.counts.suspect_total
+        self.seen[CLEAN] == self.counts.clean_total
+            && self.seen[SUSPECT] == self.counts.suspect_total
     }
 
     fn add(&mut self, set: usize, batch: usize, rows: usize, hits: usize) {
@@ -392,7 +408,11 @@ impl Record {
     fn upper_bound(&self, baseline: Baseline, alpha: f64) -> f64 {
         let c = &self.counts;
         let best_clean = c.clean_correct + (c.clean_total - self.seen[CLEAN]);
-        let acc = if c.clean_total == 0 { 0.0 } else { best_clean as f64 / c.clean_total as f64 };
+        let acc = if c.clean_total == 0 {
+            0.0
+        } else {
+            best_clean as f64 / c.clean_total as f64
+        };
         metrics(alpha, baseline, acc, c.asr()).score
     }
 

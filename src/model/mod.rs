@@ -5,6 +5,7 @@ pub mod arch;
 pub mod config;
 pub mod encoder;
 pub mod folder;
+pub mod gelu;
 pub mod random;
 pub mod substitution;
 pub mod tokenize;
