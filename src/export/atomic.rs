@@ -18,9 +18,15 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
         .prefix(".gms-")
         .tempfile_in(&dir)
         .map_err(|e| GmsError::output(path, e))?;
-    tmp.write_all(bytes).map_err(|e| GmsError::output(path, e))?;
-    tmp.as_file().sync_all().map_err(|e| GmsError::output(path, e))?;
-    tmp.persist(path).map_err(|e| GmsError::output(path, e.error))?;
+    tmp.write_all(bytes)
+        .map_err(|e| GmsError::output(path, e))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| GmsError::output(path, e))?;
+    // tempfile creates 0600; outputs are ordinary files for whoever reads the folder.
+    set_mode(tmp.path(), 0o644).map_err(|e| GmsError::output(path, e))?;
+    tmp.persist(path)
+        .map_err(|e| GmsError::output(path, e.error))?;
     Ok(())
 }
 
@@ -46,6 +52,7 @@ pub fn write_dir(dest: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<
         .tempdir_in(&parent)
         .map_err(|e| GmsError::output(dest, e))?;
     fill(tmp.path())?;
+    set_mode(tmp.path(), 0o755).map_err(|e| GmsError::output(dest, e))?;
     if dest.exists() {
         std::fs::remove_dir(dest).map_err(|e| GmsError::output(dest, e))?;
     }
@@ -54,6 +61,17 @@ pub fn write_dir(dest: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<
         let _ = std::fs::remove_dir_all(&kept);
         GmsError::output(dest, e)
     })?;
+    Ok(())
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_: &Path, _: u32) -> std::io::Result<()> {
     Ok(())
 }
 

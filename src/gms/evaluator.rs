@@ -1,9 +1,11 @@
 //! Scoring strategies on the proxy sets, fast and exactly.
 //!
 //! - A strategy is run through a weight view (no weight copy).
-//! - Hidden states at every layer boundary are kept for the victim and for one *anchor* (the
-//!   search's current state), so a strategy is run only from the first layer where it differs
-//!   from one of them: a "drop layer l" candidate starts at layer l.
+//! - Hidden states at every layer boundary are kept for the victim and for recent *anchors*
+//!   (the search's current state and the states it came through, as memory allows), so a
+//!   strategy is run only from the first layer where it differs from one of them: a "drop
+//!   layer l" candidate starts at layer l, and a search replayed under a new α finds its
+//!   states again.
 //! - Every result is cached by its cell set.
 //! - Early abandonment: given the best score a step has seen, evaluation stops once the rows
 //!   left cannot lift the strategy above it. Rows are counted, never estimated, so no decision
@@ -21,6 +23,12 @@ use std::collections::HashMap;
 /// Hidden states `[set][batch][boundary]`: boundary 0 is the embedding output, boundary `l` the
 /// input of layer `l`, boundary `L` the last layer's output.
 pub type LayerStates = Vec<Vec<Vec<Tensor>>>;
+
+/// Memory allowed for anchor layer states (MiniLM-L6 on the kit's proxy sets: ~40 MB each,
+/// BERT-large: ~0.4 GB each).
+const ANCHOR_BUDGET_BYTES: usize = 1 << 30;
+/// More anchors than a greedy walk revisits buy nothing.
+const MAX_ANCHORS: usize = 16;
 
 const CLEAN: usize = 0;
 const SUSPECT: usize = 1;
@@ -64,6 +72,8 @@ pub struct EvalStats {
     pub layer_runs: usize,
     /// Layer × batch runs skipped thanks to cached layer states.
     pub layer_runs_skipped: usize,
+    /// Forward passes run only to record an anchor's layer states.
+    pub anchor_runs: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -80,7 +90,8 @@ pub struct Evaluator {
     sets: [EncodedSet; 2],
     baseline_counts: Counts,
     victim_states: LayerStates,
-    anchor: Option<(SubstitutionMatrix, LayerStates)>,
+    anchors: Vec<(SubstitutionMatrix, LayerStates)>,
+    max_anchors: usize,
     records: HashMap<SubstitutionMatrix, Record>,
     order: Vec<(usize, usize)>,
     /// Reuse cached layer states (off only to measure what they save).
@@ -111,7 +122,8 @@ impl Evaluator {
         let mut ev = Evaluator {
             baseline_counts: Counts::default(),
             victim_states: Vec::new(),
-            anchor: None,
+            anchors: Vec::new(),
+            max_anchors: 1,
             records: HashMap::new(),
             order,
             layer_cache: true,
@@ -126,7 +138,15 @@ impl Evaluator {
         let fresh = ev.new_record();
         let (record, states) = ev.run(&empty, &embedded, 0, fresh, None, true)?;
         ev.baseline_counts = record.counts;
-        ev.victim_states = states.expect("states were requested");
+        let states = states.expect("states were requested");
+        let bytes: usize = states
+            .iter()
+            .flatten()
+            .flatten()
+            .map(|t| t.elem_count() * t.dtype().size_in_bytes())
+            .sum();
+        ev.max_anchors = (ANCHOR_BUDGET_BYTES / bytes.max(1)).clamp(1, MAX_ANCHORS);
+        ev.victim_states = states;
         Ok(ev)
     }
 
@@ -241,8 +261,8 @@ impl Evaluator {
         Ok((answer, states.filter(|_| complete && !resumed)))
     }
 
-    /// Makes `matrix` the anchor whose layer states later strategies may start from; computes
-    /// the states when `states` is `None`.
+    /// Makes `matrix` the newest anchor whose layer states later strategies may start from;
+    /// reuses its states if it was an anchor before, else takes `states` or computes them.
     pub fn set_anchor(
         &mut self,
         matrix: &SubstitutionMatrix,
@@ -251,9 +271,15 @@ impl Evaluator {
         if !self.layer_cache {
             return Ok(());
         }
+        if let Some(i) = self.anchors.iter().position(|(m, _)| m == matrix) {
+            let known = self.anchors.remove(i);
+            self.anchors.push(known);
+            return Ok(());
+        }
         let states = match states {
             Some(s) => s,
             None => {
+                self.stats.anchor_runs += 1;
                 let (start, base) = self.base_for(matrix);
                 let base = base.clone();
                 let fresh = self.new_record();
@@ -261,7 +287,10 @@ impl Evaluator {
                 s.expect("states were requested")
             }
         };
-        self.anchor = Some((matrix.clone(), states));
+        self.anchors.push((matrix.clone(), states));
+        if self.anchors.len() > self.max_anchors {
+            self.anchors.remove(0);
+        }
         Ok(())
     }
 
@@ -300,7 +329,7 @@ impl Evaluator {
         }
         let empty = SubstitutionMatrix::empty(self.num_layers());
         let mut best = (matrix.common_prefix(&empty), &self.victim_states);
-        if let Some((m, s)) = &self.anchor {
+        for (m, s) in self.anchors.iter().rev() {
             let p = matrix.common_prefix(m);
             if p > best.0 {
                 best = (p, s);
