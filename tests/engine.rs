@@ -7,13 +7,25 @@ use gms::gms::search::{GreedySearch, SearchParams};
 use gms::gms::session::Session;
 use gms::model::SubstitutionMatrix;
 
-fn run(kit: &common::TinyKit, layer_cache: bool, abandonment: bool, alpha: f64) -> (Vec<(String, f64)>, gms::gms::EvalStats) {
+fn run(
+    kit: &common::TinyKit,
+    layer_cache: bool,
+    abandonment: bool,
+    alpha: f64,
+) -> (Vec<(String, f64)>, gms::gms::EvalStats) {
     let mut s = Session::load(kit.inputs(false), &Device::Cpu).unwrap();
     s.evaluator.layer_cache = layer_cache;
     s.evaluator.abandonment = abandonment;
-    let mut search = GreedySearch::new(SearchParams { alpha, patience: 3 }, s.evaluator.num_layers());
+    let mut search = GreedySearch::new(
+        SearchParams { alpha, patience: 3 },
+        s.evaluator.num_layers(),
+    );
     search.run(&mut s.evaluator, |_| {}).unwrap();
-    let trace = search.trace().iter().map(|t| (t.point.mv.to_string(), t.point.metrics.score)).collect();
+    let trace = search
+        .trace()
+        .iter()
+        .map(|t| (t.point.mv.to_string(), t.point.metrics.score))
+        .collect();
     (trace, s.evaluator.stats)
 }
 
@@ -25,7 +37,10 @@ fn caches_and_abandonment_never_change_the_path() {
         let (fast, fast_stats) = run(&kit, true, true, alpha);
         assert_eq!(plain, fast, "α {alpha}");
         assert!(plain.len() >= 2, "the search took at least one step");
-        assert!(fast_stats.layer_runs < plain_stats.layer_runs, "the layer cache skipped work");
+        assert!(
+            fast_stats.layer_runs < plain_stats.layer_runs,
+            "the layer cache skipped work"
+        );
     }
 }
 
@@ -35,13 +50,22 @@ fn abandoned_partial_results_are_completed_when_needed() {
     let mut s = Session::load(kit.inputs(false), &Device::Cpu).unwrap();
     let n = s.evaluator.num_layers();
     let m = SubstitutionMatrix::product(n, &gms::model::Module::ALL, &[1, 2]);
-    let cut = gms::gms::Cutoff { alpha: 0.4, beat: 10.0 };
+    let cut = gms::gms::Cutoff {
+        alpha: 0.4,
+        beat: 10.0,
+    };
     let first = s.evaluator.evaluate(&m, Some(cut)).unwrap();
-    assert!(!first.complete, "an unbeatable cutoff abandons after the first batch");
+    assert!(
+        !first.complete,
+        "an unbeatable cutoff abandons after the first batch"
+    );
     let full = s.evaluator.evaluate(&m, None).unwrap();
     assert!(full.complete);
     let mut fresh = Session::load(kit.inputs(false), &Device::Cpu).unwrap();
-    assert_eq!(fresh.evaluator.evaluate(&m, None).unwrap().counts, full.counts);
+    assert_eq!(
+        fresh.evaluator.evaluate(&m, None).unwrap().counts,
+        full.counts
+    );
     let again = s.evaluator.evaluate(&m, None).unwrap();
     assert!(again.cached);
 }
@@ -56,7 +80,10 @@ fn weight_view_equals_a_written_purified_model() {
     let view = s.test_metrics(&m).unwrap().unwrap();
     let out = kit.dir.path().join("purified");
     gms::export::write_purified_model(&s.victim_folder, &s.proxy_folder, &m, &out).unwrap();
-    let inputs = gms::gms::session::SearchInputs { victim: out.clone(), ..kit.inputs(true) };
+    let inputs = gms::gms::session::SearchInputs {
+        victim: out.clone(),
+        ..kit.inputs(true)
+    };
     let mut reloaded = Session::load(inputs, &Device::Cpu).unwrap();
     let empty = SubstitutionMatrix::empty(3);
     assert_eq!(reloaded.test_metrics(&empty).unwrap().unwrap(), view);

@@ -29,18 +29,48 @@ pub struct SessionArgs {
     /// Compute device: auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
+    /// Evaluation dtype. bf16/f16 are for GPUs (on the CPU they are slower than f32); the
+    /// status line says how many proxy-set predictions they change from f32.
+    #[arg(long, value_enum, default_value_t = EvalDtype::F32)]
+    pub dtype: EvalDtype,
+}
+
+/// The dtypes evaluation can run in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EvalDtype {
+    /// 32-bit float: exact reproduction of the reference.
+    F32,
+    /// bfloat16: f32's range, 8 bits of mantissa.
+    Bf16,
+    /// IEEE half: 11 bits of mantissa, range to 65504.
+    F16,
+}
+
+impl EvalDtype {
+    /// The candle dtype.
+    pub fn dtype(self) -> candle_core::DType {
+        match self {
+            EvalDtype::F32 => candle_core::DType::F32,
+            EvalDtype::Bf16 => candle_core::DType::BF16,
+            EvalDtype::F16 => candle_core::DType::F16,
+        }
+    }
 }
 
 impl SessionArgs {
     /// Whether any model or dataset path was given.
     pub fn any_given(&self) -> bool {
-        self.victim.is_some() || self.proxy.is_some() || self.clean.is_some() || self.suspect.is_some()
+        self.victim.is_some()
+            || self.proxy.is_some()
+            || self.clean.is_some()
+            || self.suspect.is_some()
     }
 
     /// The inputs, requiring the four mandatory paths.
     pub fn inputs(&self) -> anyhow::Result<SearchInputs> {
         let need = |v: &Option<PathBuf>, flag: &str| {
-            v.clone().ok_or_else(|| anyhow::anyhow!("{flag} is required (or use --demo)"))
+            v.clone()
+                .ok_or_else(|| anyhow::anyhow!("{flag} is required (or use --demo)"))
         };
         Ok(SearchInputs {
             victim: need(&self.victim, "--victim")?,
@@ -57,7 +87,7 @@ impl SessionArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ParamArgs {
     /// Accuracy weight α in [0, 1] of score = (1-α)·ΔASR + α·(1-ΔACC).
-    #[arg(long, default_value_t = crate::gms::DEFAULT_ALPHA)]
+    #[arg(long, default_value_t = crate::gms::DEFAULT_ALPHA, allow_negative_numbers = true)]
     pub alpha: f64,
     /// Greedy steps without improvement before the search stops.
     #[arg(long, default_value_t = crate::gms::DEFAULT_PATIENCE)]

@@ -112,12 +112,23 @@ pub fn tiny_kit(layers: usize) -> TinyKit {
         let model = gms::model::LoadedModel::load(&victim, &candle_core::Device::Cpu).unwrap();
         let examples: Vec<gms::data::Example> = texts
             .iter()
-            .map(|t| gms::data::Example { text: t.clone(), text_pair: None, label: 0, line: 0 })
+            .map(|t| gms::data::Example {
+                text: t.clone(),
+                text_pair: None,
+                label: 0,
+                line: 0,
+            })
             .collect();
-        let set = model.text_encoder().unwrap().encode_set(&examples, &candle_core::Device::Cpu).unwrap();
+        let set = model
+            .text_encoder()
+            .unwrap()
+            .encode_set(&examples, &candle_core::Device::Cpu)
+            .unwrap();
         let mut labels = vec![0; texts.len()];
         for b in &set.batches {
-            let preds = gms::model::encoder::argmax_rows(&model.classifier.logits(&b.input).unwrap()).unwrap();
+            let preds =
+                gms::model::encoder::argmax_rows(&model.classifier.logits(&b.input).unwrap())
+                    .unwrap();
             for (r, p) in b.rows.iter().zip(preds) {
                 labels[*r] = p as usize;
             }
@@ -134,9 +145,17 @@ pub fn tiny_kit(layers: usize) -> TinyKit {
         dir,
     };
     write_jsonl(&files.clean, &label_by_victim(sentences(40, 11, false)));
-    let poison = |n, seed| -> Vec<(String, usize)> { sentences(n, seed, true).into_iter().map(|s| (s, 0)).collect() };
+    let poison = |n, seed| -> Vec<(String, usize)> {
+        sentences(n, seed, true)
+            .into_iter()
+            .map(|s| (s, 0))
+            .collect()
+    };
     write_jsonl(&files.suspect, &poison(40, 12));
-    write_jsonl(&files.test_clean, &label_by_victim(sentences(60, 13, false)));
+    write_jsonl(
+        &files.test_clean,
+        &label_by_victim(sentences(60, 13, false)),
+    );
     write_jsonl(&files.test_poison, &poison(60, 14));
     files
 }
