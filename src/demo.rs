@@ -1,1 +1,145 @@
-//! The embedded demo (placeholder until the assets are generated).
+//! The embedded demo: a small BadNet victim, its proxy, proxy sets and test sets, built by
+//! `scripts/make-demo.sh` from the UCI "Sentiment Labelled Sentences" corpus (CC BY 4.0, see
+//! `assets/demo/ATTRIBUTION.md`) and compiled into the binary, so plain `gms` has something to
+//! purify on a fresh machine.
+//!
+//! The files are written once into a cache folder named by their content hash and reused.
+
+use crate::error::{GmsError, Result};
+use crate::export::StrategyReport;
+use crate::gms::session::SearchInputs;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// One embedded file: its path under the cache folder and its bytes.
+struct Asset {
+    path: &'static str,
+    bytes: &'static [u8],
+}
+
+macro_rules! asset {
+    ($path:literal) => {
+        Asset {
+            path: $path,
+            bytes: include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo/", $path)),
+        }
+    };
+}
+
+const ASSETS: &[Asset] = &[
+    asset!("victim/config.json"),
+    asset!("victim/tokenizer.json"),
+    asset!("victim/model.safetensors"),
+    asset!("proxy/config.json"),
+    asset!("proxy/tokenizer.json"),
+    asset!("proxy/model.safetensors"),
+    asset!("clean.jsonl"),
+    asset!("suspect.jsonl"),
+    asset!("test_clean.jsonl"),
+    asset!("test_poison.jsonl"),
+    asset!("metrics.json"),
+    asset!("ATTRIBUTION.md"),
+];
+
+/// What `scripts/make-demo.sh` recorded when it made the demo (`metrics.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DemoMetrics {
+    /// `gms search` on the demo (α 0.4, patience 5): the victim's and the purified model's
+    /// test metrics (`victim_test`, `test`), the strategy and its trace.
+    pub search: StrategyReport,
+    /// The proxy on the clean test set (`gms eval --json`).
+    pub proxy_test_clean: EvalCounts,
+    /// The proxy on the poisoned test set: `correct` rows are attack successes.
+    pub proxy_test_poison: EvalCounts,
+}
+
+/// Output of `gms eval --json`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EvalCounts {
+    /// Rows.
+    pub n: usize,
+    /// Rows predicted as labelled.
+    pub correct: usize,
+    /// `correct / n`.
+    pub accuracy: f64,
+}
+
+/// Hex sha256 over every embedded file's path and bytes: names the cache folder.
+fn content_hash() -> String {
+    let mut h = Sha256::new();
+    for a in ASSETS {
+        h.update(a.path.as_bytes());
+        h.update((a.bytes.len() as u64).to_le_bytes());
+        h.update(a.bytes);
+    }
+    format!("{:x}", h.finalize())
+}
+
+/// Whether `dir` holds every asset with the right size (a cheap check against a cache folder
+/// damaged after it was written).
+fn complete(dir: &Path) -> bool {
+    ASSETS.iter().all(|a| {
+        std::fs::metadata(dir.join(a.path))
+            .is_ok_and(|m| m.is_file() && m.len() == a.bytes.len() as u64)
+    })
+}
+
+/// Writes the demo files into `<temp>/gms-demo-<hash>` unless they are already there, and
+/// returns that folder.
+pub fn materialize() -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("gms-demo-{}", &content_hash()[..16]));
+    if complete(&dir) {
+        return Ok(dir);
+    }
+    if dir.exists() {
+        // Damaged (a user deleted files): start again.
+        std::fs::remove_dir_all(&dir).map_err(|e| GmsError::output(&dir, e))?;
+    }
+    let written = crate::export::atomic::write_dir(&dir, |tmp| {
+        for a in ASSETS {
+            let path = tmp.join(a.path);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| GmsError::output(parent, e))?;
+            }
+            std::fs::write(&path, a.bytes).map_err(|e| GmsError::output(&path, e))?;
+        }
+        Ok(())
+    });
+    match written {
+        Ok(()) => Ok(dir),
+        // Another gms process wrote it first.
+        Err(_) if complete(&dir) => Ok(dir),
+        Err(e) => Err(e),
+    }
+}
+
+/// The demo's search inputs (victim, proxy, proxy sets and both test sets), materialized in
+/// the cache folder.
+pub fn inputs() -> Result<SearchInputs> {
+    let dir = materialize()?;
+    Ok(SearchInputs {
+        victim: dir.join("victim"),
+        proxy: dir.join("proxy"),
+        clean: dir.join("clean.jsonl"),
+        suspect: dir.join("suspect.jsonl"),
+        test_clean: Some(dir.join("test_clean.jsonl")),
+        test_poison: Some(dir.join("test_poison.jsonl")),
+    })
+}
+
+/// The metrics recorded when the demo was made.
+pub fn recorded_metrics() -> Result<DemoMetrics> {
+    let bytes = ASSETS
+        .iter()
+        .find(|a| a.path == "metrics.json")
+        .map(|a| a.bytes)
+        .unwrap_or_default();
+    serde_json::from_slice(bytes).map_err(|e| {
+        GmsError::bad_file(
+            "assets/demo/metrics.json",
+            format!("invalid demo metrics ({e})"),
+            "regenerate the demo with scripts/make-demo.sh",
+        )
+    })
+}

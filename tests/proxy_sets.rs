@@ -127,3 +127,39 @@ fn cli_writes_both_sets() {
         );
     }
 }
+
+#[test]
+fn the_same_seed_for_poisoning_and_sampling_gives_an_ordinary_clean_sample() {
+    use gms::data::poison::{poison_training, Attack};
+    let rows = (0..1000)
+        .map(|i| Example {
+            text: format!("row {i}"),
+            text_pair: None,
+            label: i % 2,
+            line: i + 1,
+        })
+        .collect();
+    let data = Dataset::from_examples("train.jsonl", rows);
+    let attack = Attack::BadNet {
+        triggers: vec!["cf".into()],
+    };
+    let poisoned = poison_training(&data, &attack, 0, 0.2, 42).unwrap();
+    let sets = gms::data::proxy_sets::select(
+        &poisoned.dataset,
+        &[0.0; 1000],
+        200,
+        42,
+        ScoreSource::OnePass,
+    )
+    .unwrap();
+    let hit = sets
+        .clean_rows
+        .iter()
+        .filter(|i| poisoned.poisoned.binary_search(i).is_ok())
+        .count();
+    // About 20% of a random sample, not all of it (as when both used one unsalted stream).
+    assert!(
+        (20..70).contains(&hit),
+        "{hit} of 200 sampled rows are poisoned"
+    );
+}

@@ -27,13 +27,23 @@ pub struct SearchCmd {
     /// Print one JSON event per line on stdout (baseline, candidate, step, finished, test, written).
     #[arg(long)]
     json: bool,
+    /// Search the embedded demo (victim, proxy, proxy sets and test sets) instead of given inputs.
+    #[arg(long)]
+    demo: bool,
 }
 
 impl SearchCmd {
     /// Runs the search and writes the outputs.
     pub fn run(self) -> anyhow::Result<()> {
         let params = self.params.params()?;
-        let inputs = self.session.inputs()?;
+        let inputs = if self.demo {
+            if self.session.any_given() || self.session.test_clean.is_some() || self.session.test_poison.is_some() {
+                bail!("--demo brings its own models and datasets; drop --victim/--proxy/--clean/--suspect/--test-*");
+            }
+            crate::demo::inputs()?
+        } else {
+            self.session.inputs()?
+        };
         if let Some(dir) = &self.out_model {
             if dir.exists() && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
                 bail!("{}: already exists and is not empty; choose a new --out-model folder", dir.display());

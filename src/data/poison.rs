@@ -20,6 +20,17 @@ pub const BADNET_COUNTS: [usize; 3] = [1, 3, 5];
 /// The InsertSent trigger sentence of the kit.
 pub const DEFAULT_SENTENCE: &str = "I watched this movie";
 
+/// Salt of the poisoner's random stream. Every seeded step of gms salts its seed differently,
+/// so the same `--seed` (42 everywhere by default) never makes two steps draw the same rows:
+/// unsalted, `gms proxy-sets --seed 42` would sample exactly the rows `gms poison --seed 42`
+/// poisoned, and the "clean" proxy set would be all poison.
+const STREAM: u64 = u64::from_le_bytes(*b"gms-pois");
+
+/// The poisoner's random source for `seed`.
+fn rng(seed: u64) -> StdRng {
+    StdRng::seed_from_u64(seed ^ STREAM)
+}
+
 /// A trigger and how it goes into a text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Attack {
@@ -171,7 +182,7 @@ pub fn poison_training(
     attack.validate()?;
     check_rate(rate)?;
     check_target(data, target)?;
-    let mut rng = StdRng::seed_from_u64(seed);
+    let mut rng = rng(seed);
     let n = data.len();
     let count = ((rate * n as f64).round() as usize).min(n);
     let mut poisoned = sample(&mut rng, n, count).into_vec();
@@ -193,7 +204,7 @@ pub fn poison_training(
 pub fn poison_test(data: &Dataset, attack: &Attack, target: usize, seed: u64) -> Result<Dataset> {
     attack.validate()?;
     check_target(data, target)?;
-    let mut rng = StdRng::seed_from_u64(seed);
+    let mut rng = rng(seed);
     let examples: Vec<Example> = data
         .examples
         .iter()

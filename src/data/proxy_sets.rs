@@ -28,6 +28,10 @@ pub enum ScoreSource {
     OnePass,
 }
 
+/// Salt of the clean sample's random stream (see `data::poison`'s note: with the same seed
+/// unsalted, the clean sample would be the very rows `gms poison` poisoned).
+const STREAM: u64 = u64::from_le_bytes(*b"gms-prox");
+
 /// The two proxy sets.
 #[derive(Debug, Clone)]
 pub struct ProxySets {
@@ -62,7 +66,7 @@ pub fn select(
     let n = train.len();
     debug_assert_eq!(scores.len(), n);
     let k = size.min(n);
-    let mut rng = StdRng::seed_from_u64(seed);
+    let mut rng = StdRng::seed_from_u64(seed ^ STREAM);
     let mut clean_rows = sample(&mut rng, n, k).into_vec();
     clean_rows.sort_unstable();
     let mut ranked: Vec<usize> = (0..n).collect();

@@ -347,7 +347,9 @@ pub fn train(
     });
     let data_sha = sha256_files(std::slice::from_ref(&opts.data))?;
     let mut dynamics = TrainingDynamics::new(&opts.data, data_sha, n, opts.epochs);
-    let mut rng = StdRng::seed_from_u64(opts.seed);
+    // Salted like the other seeded steps (see `data::poison`), so batches do not follow the
+    // poisoner's draws.
+    let mut rng = StdRng::seed_from_u64(opts.seed ^ u64::from_le_bytes(*b"gms-batc"));
     let mut order: Vec<usize> = (0..n).collect();
     let mut stats = Vec::with_capacity(opts.epochs);
     let mut step = 0usize;
