@@ -4,6 +4,7 @@ mod apply;
 mod args;
 mod bench;
 mod eval;
+mod gen_model;
 mod inspect;
 mod poison;
 mod proxy_sets;
@@ -46,6 +47,8 @@ pub enum Command {
     Train(train::TrainCmd),
     /// Build the clean and suspect proxy sets for a victim from its training set.
     ProxySets(proxy_sets::ProxySetsCmd),
+    /// Write a random-weight classifier folder of any shape (benchmarks, e.g. BERT-large).
+    GenModel(gen_model::GenModelCmd),
 }
 
 /// Parses arguments, runs the command, and turns errors into one line on stderr + exit code 2.
@@ -60,6 +63,7 @@ pub fn main() -> ExitCode {
         Some(Command::Poison(c)) => c.run(),
         Some(Command::Train(c)) => c.run(),
         Some(Command::ProxySets(c)) => c.run(),
+        Some(Command::GenModel(c)) => c.run(),
         Some(Command::Tui(c)) => c.run(),
         None => tui::TuiCmd::defaults().run(),
     };
