@@ -50,13 +50,14 @@ impl SearchCmd {
             }
         }
         let device = open_device(&self.session.device)?;
+        let dtype = self.session.dtype.dtype();
         let started = Instant::now();
         let bar = ProgressBar::new_spinner();
         bar.set_style(ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}").expect("valid template"));
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
         bar.set_message("loading models and datasets");
         let mut handle = worker::spawn(
-            move || Session::load(inputs, &device),
+            move || Session::load_with(inputs, &device, dtype),
             WorkerOptions {
                 params,
                 running: true,

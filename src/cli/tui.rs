@@ -40,6 +40,7 @@ impl TuiCmd {
         crate::tui::run(TuiOptions {
             inputs,
             device: self.session.device,
+            dtype: self.session.dtype.dtype(),
             params,
             export_dir: self.export_dir,
             log_file: self

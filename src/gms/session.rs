@@ -3,9 +3,10 @@
 use crate::data::Dataset;
 use crate::error::{GmsError, Result};
 use crate::gms::evaluator::Evaluator;
+use crate::model::encoder::{argmax_rows, Classifier};
 use crate::model::tokenize::{EncodedSet, TextEncoder};
 use crate::model::{LoadedModel, ModelFolder, SubstitutionMatrix};
-use candle_core::Device;
+use candle_core::{DType, Device};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -44,6 +45,27 @@ pub struct TestMetrics {
     pub poison_total: usize,
 }
 
+/// How far reduced-precision evaluation moves the victim's predictions on the proxy sets.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PrecisionReport {
+    /// The evaluation dtype (`bf16` or `f16`).
+    pub dtype: String,
+    /// Proxy-set rows whose victim prediction differs from the f32 one.
+    pub differ: usize,
+    /// Proxy-set rows (clean + suspect).
+    pub total: usize,
+}
+
+impl std::fmt::Display for PrecisionReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {} of {} proxy-set predictions differ from f32",
+            self.dtype, self.differ, self.total
+        )
+    }
+}
+
 /// Encoded test sets.
 pub struct TestSets {
     clean: EncodedSet,
@@ -60,8 +82,13 @@ pub struct Session {
     pub victim_folder: ModelFolder,
     /// The proxy's folder.
     pub proxy_folder: ModelFolder,
-    /// Human-readable compute device.
+    /// Human-readable compute device, with the evaluation dtype and, below f32, how many
+    /// proxy-set predictions it changes (the search's status line and baseline event show it).
     pub device_name: String,
+    /// The dtype models and activations are evaluated in.
+    pub dtype: DType,
+    /// Below f32: the victim's proxy-set predictions compared with f32 ones.
+    pub precision: Option<PrecisionReport>,
     test_sets: Option<TestSets>,
     test_cache: HashMap<SubstitutionMatrix, TestMetrics>,
 }
@@ -88,6 +115,19 @@ pub fn check_pair(victim: &LoadedModel, proxy: &LoadedModel) -> Result<()> {
 impl Session {
     /// Loads models and datasets; everything is validated before any search work starts.
     pub fn load(inputs: SearchInputs, device: &Device) -> Result<Session> {
+        Session::load_with(inputs, device, DType::F32)
+    }
+
+    /// [`Self::load`], evaluating in `dtype` (f32, bf16 or f16). Below f32 the victim also
+    /// runs once in f32 so [`Self::precision`] can say how many predictions the dtype changes.
+    pub fn load_with(inputs: SearchInputs, device: &Device, dtype: DType) -> Result<Session> {
+        if !matches!(dtype, DType::F32 | DType::BF16 | DType::F16) {
+            return Err(GmsError::BadArgument {
+                flag: "--dtype",
+                value: dtype.as_str().to_string(),
+                problem: "evaluation runs in f32, bf16 or f16".into(),
+            });
+        }
         match (&inputs.test_clean, &inputs.test_poison) {
             (Some(_), None) | (None, Some(_)) => {
                 return Err(GmsError::BadArgument {
@@ -116,13 +156,69 @@ impl Session {
             }),
             _ => None,
         };
-        let evaluator = Evaluator::new(victim.classifier, proxy.classifier, clean, suspect)?;
+        let (victim_model, proxy_model, clean, suspect, test_sets, precision) =
+            if dtype == DType::F32 {
+                (
+                    victim.classifier,
+                    proxy.classifier,
+                    clean,
+                    suspect,
+                    test_sets,
+                    None,
+                )
+            } else {
+                let before = [
+                    predictions(&victim.classifier, &clean)?,
+                    predictions(&victim.classifier, &suspect)?,
+                ];
+                let victim_low = victim.classifier.to_dtype(dtype)?;
+                let proxy_low = proxy.classifier.to_dtype(dtype)?;
+                let (clean, suspect) = (clean.to_dtype(dtype)?, suspect.to_dtype(dtype)?);
+                let after = [
+                    predictions(&victim_low, &clean)?,
+                    predictions(&victim_low, &suspect)?,
+                ];
+                let differ = before
+                    .iter()
+                    .flatten()
+                    .zip(after.iter().flatten())
+                    .filter(|(a, b)| a != b)
+                    .count();
+                let report = PrecisionReport {
+                    dtype: dtype.as_str().to_string(),
+                    differ,
+                    total: clean.len + suspect.len,
+                };
+                tracing::info!(%report, "reduced-precision evaluation");
+                let test_sets = match test_sets {
+                    Some(t) => Some(TestSets {
+                        clean: t.clean.to_dtype(dtype)?,
+                        poison: t.poison.to_dtype(dtype)?,
+                    }),
+                    None => None,
+                };
+                (
+                    victim_low,
+                    proxy_low,
+                    clean,
+                    suspect,
+                    test_sets,
+                    Some(report),
+                )
+            };
+        let evaluator = Evaluator::new(victim_model, proxy_model, clean, suspect)?;
+        let device_name = match &precision {
+            Some(p) => format!("{}, {p}", device_name(device)),
+            None => device_name(device),
+        };
         Ok(Session {
             inputs,
             evaluator,
             victim_folder: victim.folder,
             proxy_folder: proxy.folder,
-            device_name: device_name(device),
+            device_name,
+            dtype,
+            precision,
             test_sets,
             test_cache: HashMap::new(),
         })
@@ -161,14 +257,16 @@ impl Session {
     }
 }
 
-/// Names a device for status lines and reports.
+/// Names a device for status lines and reports (see [`crate::device::describe`]).
 pub fn device_name(device: &Device) -> String {
-    match device {
-        Device::Cpu => format!(
-            "cpu ({} threads)",
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        ),
-        Device::Cuda(_) => "cuda".to_string(),
-        Device::Metal(_) => "metal".to_string(),
+    crate::device::describe(device)
+}
+
+/// The model's prediction for every row of `set`, in batch order.
+fn predictions(model: &Classifier, set: &EncodedSet) -> Result<Vec<u32>> {
+    let mut out = Vec::with_capacity(set.len);
+    for batch in &set.batches {
+        out.extend(argmax_rows(&model.logits(&batch.input)?)?);
     }
+    Ok(out)
 }

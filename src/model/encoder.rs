@@ -23,7 +23,23 @@ pub struct Linear {
 impl Linear {
     /// Applies the layer to `x` of shape `[n, in]` (or `[.., in]`, flattened by the caller).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)?)
+        // candle's CUDA matmul takes only row- or column-major operands, in the backward pass
+        // too (GPU.md: "matmul is only supported for contiguous tensors" while training). A
+        // trained weight (a `Var`) on the GPU gets a contiguous transposed copy; evaluation and
+        // the CPU keep the free transposed view.
+        let y = if self.weight.is_variable() && self.weight.device().is_cuda() {
+            x.contiguous()?.matmul(&self.weight.t()?.contiguous()?)?
+        } else {
+            x.matmul(&self.weight.t()?)?
+        };
+        Ok(y.broadcast_add(&self.bias)?)
+    }
+
+    fn to_dtype(&self, dtype: DType) -> Result<Linear> {
+        Ok(Linear {
+            weight: self.weight.to_dtype(dtype)?,
+            bias: self.bias.to_dtype(dtype)?,
+        })
     }
 }
 
@@ -39,6 +55,14 @@ pub struct Norm {
 }
 
 impl Norm {
+    fn to_dtype(&self, dtype: DType) -> Result<Norm> {
+        Ok(Norm {
+            weight: self.weight.to_dtype(dtype)?,
+            bias: self.bias.to_dtype(dtype)?,
+            eps: self.eps,
+        })
+    }
+
     fn forward(&self, x: &Tensor, trainable: bool) -> Result<Tensor> {
         // candle-nn's fused layer_norm has no backward pass (DESIGN.md §4): training composes it.
         Ok(if trainable {
@@ -254,6 +278,71 @@ impl Classifier {
             head,
             trainable: false,
         })
+    }
+
+    /// The same classifier with every tensor converted to `dtype` (e.g. bf16 for fast GPU
+    /// evaluation). Batches for it need an attention bias in the same dtype
+    /// ([`crate::model::tokenize::EncodedSet::to_dtype`]).
+    pub fn to_dtype(&self, dtype: DType) -> Result<Classifier> {
+        let e = &self.embeddings;
+        let embeddings = Embeddings {
+            word: e.word.to_dtype(dtype)?,
+            position: e.position.to_dtype(dtype)?,
+            token_type: e
+                .token_type
+                .as_ref()
+                .map(|t| t.to_dtype(dtype))
+                .transpose()?,
+            norm: e.norm.to_dtype(dtype)?,
+        };
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| {
+                let m = &l.modules;
+                Ok(EncoderLayer {
+                    modules: [
+                        m[0].to_dtype(dtype)?,
+                        m[1].to_dtype(dtype)?,
+                        m[2].to_dtype(dtype)?,
+                        m[3].to_dtype(dtype)?,
+                        m[4].to_dtype(dtype)?,
+                        m[5].to_dtype(dtype)?,
+                    ],
+                    attn_norm: l.attn_norm.to_dtype(dtype)?,
+                    out_norm: l.out_norm.to_dtype(dtype)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let head = match &self.head {
+            Head::Bert { pooler, classifier } => Head::Bert {
+                pooler: pooler.to_dtype(dtype)?,
+                classifier: classifier.to_dtype(dtype)?,
+            },
+            Head::Roberta { dense, out_proj } => Head::Roberta {
+                dense: dense.to_dtype(dtype)?,
+                out_proj: out_proj.to_dtype(dtype)?,
+            },
+            Head::DistilBert {
+                pre_classifier,
+                classifier,
+            } => Head::DistilBert {
+                pre_classifier: pre_classifier.to_dtype(dtype)?,
+                classifier: classifier.to_dtype(dtype)?,
+            },
+        };
+        Ok(Classifier {
+            config: self.config.clone(),
+            embeddings,
+            layers,
+            head,
+            trainable: self.trainable,
+        })
+    }
+
+    /// The dtype of the weights (f32 unless converted by [`Self::to_dtype`]).
+    pub fn dtype(&self) -> DType {
+        self.embeddings.word.dtype()
     }
 
     /// Embedding output `[b, t, h]`: hidden states at layer boundary 0.

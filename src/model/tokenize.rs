@@ -6,7 +6,7 @@ use crate::error::{GmsError, Result};
 use crate::model::arch::Architecture;
 use crate::model::config::ModelConfig;
 use crate::model::encoder::BatchInput;
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 use std::path::{Path, PathBuf};
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
@@ -17,12 +17,51 @@ pub const MAX_TOKENS: usize = 128;
 /// (which checks after each batch) has something to skip.
 pub const BATCH_TOKENS: usize = 1024;
 
+/// Tokens per batch on a GPU: a 1024-wide matmul needs thousands of rows to fill an H100, and
+/// per-batch costs (kernel launches, the host sync of the predictions) stay small next to it.
+pub const GPU_BATCH_TOKENS: usize = 8192;
+
+/// Share of the GPU's free memory one batch's activations may take (the rest holds weights,
+/// layer-state caches and cuBLAS workspace).
+const GPU_BATCH_MEMORY_SHARE: usize = 4;
+
+/// The additive attention bias of a padding position: far below any real score, so its
+/// softmax weight is exactly 0. f16 tops out at 65504 (-1e9 would become -inf there, and a
+/// sum with -inf can turn into NaN), so it gets half its range, still far below any score.
+pub fn masked_bias(dtype: DType) -> f32 {
+    match dtype {
+        DType::F16 => -32752.0,
+        _ => -1e9,
+    }
+}
+
+/// Tokens per batch for `device`: [`BATCH_TOKENS`] on the CPU; on a GPU
+/// [`GPU_BATCH_TOKENS`], lowered if one batch's activations (f32, one layer at a time) would
+/// take more than a quarter of the free memory.
+pub fn batch_tokens(device: &Device, config: &ModelConfig) -> usize {
+    if device.is_cpu() {
+        return BATCH_TOKENS;
+    }
+    // Per token of one layer: x, q, k, v, context, attention output, block output (7·h), the
+    // feed-forward activation before and after GELU (2·i), scores and probabilities over up
+    // to MAX_TOKENS keys per head.
+    let per_token =
+        4 * (7 * config.hidden + 2 * config.intermediate + 2 * config.heads * MAX_TOKENS);
+    match crate::device::free_memory(device) {
+        Some(free) => {
+            (free / GPU_BATCH_MEMORY_SHARE / per_token.max(1)).clamp(MAX_TOKENS, GPU_BATCH_TOKENS)
+        }
+        None => GPU_BATCH_TOKENS,
+    }
+}
+
 /// A model's tokenizer, set up as evaluation needs it.
 pub struct TextEncoder {
     tokenizer: Tokenizer,
     path: PathBuf,
     arch: Architecture,
     pad_id: u32,
+    config: ModelConfig,
 }
 
 /// One tokenized row.
@@ -72,7 +111,11 @@ impl TextEncoder {
             });
         }
         let mut tokenizer = Tokenizer::from_file(&path).map_err(|e| {
-            GmsError::bad_file(&path, format!("cannot load tokenizer ({e})"), "re-save it with transformers or tokenizers")
+            GmsError::bad_file(
+                &path,
+                format!("cannot load tokenizer ({e})"),
+                "re-save it with transformers or tokenizers",
+            )
         })?;
         tokenizer.with_padding(None);
         tokenizer
@@ -99,6 +142,7 @@ impl TextEncoder {
             path,
             arch: config.architecture,
             pad_id: config.pad_token_id,
+            config: config.clone(),
         })
     }
 
@@ -112,7 +156,11 @@ impl TextEncoder {
             })
             .collect();
         let encodings = self.tokenizer.encode_batch(inputs, true).map_err(|e| {
-            GmsError::bad_file(&self.path, format!("tokenization failed ({e})"), "check the tokenizer")
+            GmsError::bad_file(
+                &self.path,
+                format!("tokenization failed ({e})"),
+                "check the tokenizer",
+            )
         })?;
         Ok(encodings
             .into_iter()
@@ -125,10 +173,24 @@ impl TextEncoder {
             .collect())
     }
 
-    /// Tokenizes and batches a dataset for `device`.
+    /// Tokenizes and batches a dataset for `device` (batch size from [`batch_tokens`]).
     pub fn encode_set(&self, examples: &[Example], device: &Device) -> Result<EncodedSet> {
         let rows = self.encode(examples)?;
-        batch_rows(&rows, self.arch, self.pad_id, device, BATCH_TOKENS)
+        let budget = batch_tokens(device, &self.config);
+        batch_rows(&rows, self.arch, self.pad_id, device, budget)
+    }
+}
+
+impl EncodedSet {
+    /// The same batches with the attention bias in `dtype`, for a classifier converted with
+    /// [`crate::model::Classifier::to_dtype`]; the padding bias becomes [`masked_bias`]`(dtype)`.
+    pub fn to_dtype(&self, dtype: DType) -> Result<EncodedSet> {
+        let mut out = self.clone();
+        for b in &mut out.batches {
+            let bias = &b.input.attention_bias;
+            b.input.attention_bias = bias.maximum(masked_bias(dtype))?.to_dtype(dtype)?;
+        }
+        Ok(out)
     }
 }
 
@@ -167,12 +229,17 @@ fn make_batch(
     pad_id: u32,
     device: &Device,
 ) -> Result<Batch> {
-    let t = idx.iter().map(|&i| rows[i].ids.len()).max().unwrap_or(1).max(1);
+    let t = idx
+        .iter()
+        .map(|&i| rows[i].ids.len())
+        .max()
+        .unwrap_or(1)
+        .max(1);
     let b = idx.len();
     let mut ids = vec![pad_id; b * t];
     let mut types = vec![0u32; b * t];
     let mut pos = vec![0u32; b * t];
-    let mut bias = vec![-1e9f32; b * t];
+    let mut bias = vec![masked_bias(DType::F32); b * t];
     for (r, &i) in idx.iter().enumerate() {
         let row = &rows[i];
         for j in 0..t {

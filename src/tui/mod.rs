@@ -40,6 +40,8 @@ pub struct TuiOptions {
     pub inputs: SearchInputs,
     /// `--device` value.
     pub device: String,
+    /// Evaluation dtype (`--dtype`).
+    pub dtype: candle_core::DType,
     /// Initial α and patience.
     pub params: SearchParams,
     /// Where `w` and `W` write.
@@ -54,8 +56,9 @@ pub fn run(options: TuiOptions) -> anyhow::Result<()> {
     let device = open_device(&options.device)?;
     tracing::info!(inputs = ?options.inputs, params = ?options.params, "starting the TUI");
     let inputs = options.inputs;
+    let dtype = options.dtype;
     let mut handle = worker::spawn(
-        move || Session::load(inputs, &device),
+        move || Session::load_with(inputs, &device, dtype),
         WorkerOptions {
             params: options.params,
             running: true,
