@@ -22,6 +22,9 @@ pub struct EvalCmd {
     /// Compute device: auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     device: String,
+    /// Also write each row's logits and prediction as JSONL (file order).
+    #[arg(long, value_name = "FILE")]
+    predictions: Option<PathBuf>,
 }
 
 impl EvalCmd {
@@ -32,13 +35,37 @@ impl EvalCmd {
         let data = read_dataset(&self.data, model.folder.config.num_labels)?;
         let set = model.text_encoder()?.encode_set(&data.examples, &device)?;
         let mut correct = 0;
+        let mut rows: Vec<Option<(Vec<f32>, u32)>> = vec![None; set.len];
         for batch in &set.batches {
-            let preds = argmax_rows(&model.classifier.logits(&batch.input)?)?;
-            correct += preds.iter().zip(&batch.labels).filter(|(p, l)| p == l).count();
+            let logits = model.classifier.logits(&batch.input)?;
+            let preds = argmax_rows(&logits)?;
+            correct += preds
+                .iter()
+                .zip(&batch.labels)
+                .filter(|(p, l)| p == l)
+                .count();
+            if self.predictions.is_some() {
+                let values = logits.to_dtype(candle_core::DType::F32)?.to_vec2::<f32>()?;
+                for ((&row, v), p) in batch.rows.iter().zip(values).zip(&preds) {
+                    rows[row] = Some((v, *p));
+                }
+            }
+        }
+        if let Some(path) = &self.predictions {
+            let mut out = String::new();
+            for (e, r) in data.examples.iter().zip(&rows) {
+                let (logits, prediction) = r.as_ref().expect("every row was in a batch");
+                let line = serde_json::json!({"line": e.line, "label": e.label, "prediction": prediction, "logits": logits});
+                out.push_str(&format!("{line}\n"));
+            }
+            crate::export::atomic::write_file(path, out.as_bytes())?;
         }
         let accuracy = correct as f64 / set.len as f64;
         if self.json {
-            println!("{}", serde_json::json!({"n": set.len, "correct": correct, "accuracy": accuracy}));
+            println!(
+                "{}",
+                serde_json::json!({"n": set.len, "correct": correct, "accuracy": accuracy})
+            );
         } else {
             println!(
                 "{} on {}: {correct}/{} correct, accuracy {:.2}%",

@@ -25,7 +25,9 @@ pub enum TokenizerSource {
 /// Shape and seed of a random classifier.
 #[derive(Debug, Clone)]
 pub struct RandomModelSpec {
-    /// BERT or DistilBERT layout (RoBERTa needs a byte-level BPE tokenizer: not generated).
+    /// BERT, RoBERTa or DistilBERT layout. A RoBERTa model gets the same WordPiece tokenizer
+    /// (padding id 0, so positions start at 1 as `transformers` computes them); it checks the
+    /// RoBERTa tensor layout and position ids, not a byte-level BPE vocabulary.
     pub architecture: Architecture,
     /// Hidden size.
     pub hidden: usize,
@@ -82,9 +84,15 @@ pub fn write_random_model(dir: &Path, spec: &RandomModelSpec) -> Result<()> {
             SPECIAL_TOKENS.len() + words.len()
         }
         TokenizerSource::CopyFrom(src) => {
-            for f in ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"] {
+            for f in [
+                "tokenizer.json",
+                "tokenizer_config.json",
+                "special_tokens_map.json",
+                "vocab.txt",
+            ] {
                 if src.join(f).is_file() {
-                    std::fs::copy(src.join(f), dir.join(f)).map_err(|e| GmsError::output(dir.join(f), e))?;
+                    std::fs::copy(src.join(f), dir.join(f))
+                        .map_err(|e| GmsError::output(dir.join(f), e))?;
                 }
             }
             spec.vocab_size
@@ -93,21 +101,27 @@ pub fn write_random_model(dir: &Path, spec: &RandomModelSpec) -> Result<()> {
     let config = config_json(spec, vocab_size);
     crate::export::atomic::write_file(
         &dir.join("config.json"),
-        serde_json::to_string_pretty(&config).expect("json").as_bytes(),
+        serde_json::to_string_pretty(&config)
+            .expect("json")
+            .as_bytes(),
     )?;
     let tensors = random_tensors(spec, vocab_size)?;
     let path = dir.join("model.safetensors");
     let meta = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
     let tmp = dir.join(".model.safetensors.tmp");
-    safetensors::serialize_to_file(tensors.iter(), Some(meta), &tmp).map_err(|e| GmsError::output(&tmp, e))?;
+    safetensors::serialize_to_file(tensors.iter(), Some(meta), &tmp)
+        .map_err(|e| GmsError::output(&tmp, e))?;
     std::fs::rename(&tmp, &path).map_err(|e| GmsError::output(&path, e))?;
     Ok(())
 }
 
 fn config_json(s: &RandomModelSpec, vocab_size: usize) -> Value {
-    let id2label: BTreeMap<String, String> =
-        (0..s.num_labels).map(|i| (i.to_string(), format!("LABEL_{i}"))).collect();
-    let label2id: BTreeMap<String, usize> = (0..s.num_labels).map(|i| (format!("LABEL_{i}"), i)).collect();
+    let id2label: BTreeMap<String, String> = (0..s.num_labels)
+        .map(|i| (i.to_string(), format!("LABEL_{i}")))
+        .collect();
+    let label2id: BTreeMap<String, usize> = (0..s.num_labels)
+        .map(|i| (format!("LABEL_{i}"), i))
+        .collect();
     match s.architecture {
         Architecture::DistilBert => json!({
             "architectures": ["DistilBertForSequenceClassification"], "model_type": "distilbert",
@@ -117,7 +131,17 @@ fn config_json(s: &RandomModelSpec, vocab_size: usize) -> Value {
             "dropout": 0.1, "attention_dropout": 0.1, "seq_classif_dropout": 0.2,
             "sinusoidal_pos_embds": false, "initializer_range": 0.02,
         }),
-        _ => json!({
+        Architecture::Roberta => json!({
+            "architectures": ["RobertaForSequenceClassification"], "model_type": "roberta",
+            "hidden_size": s.hidden, "num_hidden_layers": s.layers, "num_attention_heads": s.heads,
+            "intermediate_size": s.intermediate, "vocab_size": vocab_size,
+            "max_position_embeddings": s.max_positions, "type_vocab_size": 1, "hidden_act": "gelu",
+            "layer_norm_eps": 1e-5, "pad_token_id": 0, "bos_token_id": 2, "eos_token_id": 3,
+            "id2label": id2label, "label2id": label2id, "dtype": "float32",
+            "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1,
+            "initializer_range": 0.02, "position_embedding_type": "absolute",
+        }),
+        Architecture::Bert => json!({
             "architectures": ["BertForSequenceClassification"], "model_type": "bert",
             "hidden_size": s.hidden, "num_hidden_layers": s.layers, "num_attention_heads": s.heads,
             "intermediate_size": s.intermediate, "vocab_size": vocab_size,
@@ -133,25 +157,60 @@ fn random_tensors(s: &RandomModelSpec, vocab: usize) -> Result<BTreeMap<String, 
     let mut rng = StdRng::seed_from_u64(s.seed);
     let mut out = BTreeMap::new();
     let (h, i, n) = (s.hidden, s.intermediate, s.num_labels);
-    let mut normal = |name: String, shape: &[usize], std: f32, out: &mut BTreeMap<String, Tensor>| -> Result<()> {
+    let mut normal = |name: String,
+                      shape: &[usize],
+                      std: f32,
+                      out: &mut BTreeMap<String, Tensor>|
+     -> Result<()> {
         let count: usize = shape.iter().product();
         let values: Vec<f32> = (0..count).map(|_| gaussian(&mut rng) * std).collect();
         out.insert(name, Tensor::from_vec(values, shape, &Device::Cpu)?);
         Ok(())
     };
-    let ones = |name: String, size: usize, v: f32, out: &mut BTreeMap<String, Tensor>| -> Result<()> {
-        out.insert(name, Tensor::full(v, size, &Device::Cpu)?);
-        Ok(())
-    };
+    let ones =
+        |name: String, size: usize, v: f32, out: &mut BTreeMap<String, Tensor>| -> Result<()> {
+            out.insert(name, Tensor::full(v, size, &Device::Cpu)?);
+            Ok(())
+        };
     let arch = s.architecture;
-    let root = if arch == Architecture::DistilBert { "distilbert" } else { "bert" };
-    normal(format!("{root}.embeddings.word_embeddings.weight"), &[vocab, h], s.std, &mut out)?;
-    normal(format!("{root}.embeddings.position_embeddings.weight"), &[s.max_positions, h], s.std, &mut out)?;
+    let root = match arch {
+        Architecture::Bert => "bert",
+        Architecture::Roberta => "roberta",
+        Architecture::DistilBert => "distilbert",
+    };
+    let type_vocab = if arch == Architecture::Roberta { 1 } else { 2 };
+    normal(
+        format!("{root}.embeddings.word_embeddings.weight"),
+        &[vocab, h],
+        s.std,
+        &mut out,
+    )?;
+    normal(
+        format!("{root}.embeddings.position_embeddings.weight"),
+        &[s.max_positions, h],
+        s.std,
+        &mut out,
+    )?;
     if arch != Architecture::DistilBert {
-        normal(format!("{root}.embeddings.token_type_embeddings.weight"), &[2, h], s.std, &mut out)?;
+        normal(
+            format!("{root}.embeddings.token_type_embeddings.weight"),
+            &[type_vocab, h],
+            s.std,
+            &mut out,
+        )?;
     }
-    ones(format!("{root}.embeddings.LayerNorm.weight"), h, 1.0, &mut out)?;
-    ones(format!("{root}.embeddings.LayerNorm.bias"), h, 0.0, &mut out)?;
+    ones(
+        format!("{root}.embeddings.LayerNorm.weight"),
+        h,
+        1.0,
+        &mut out,
+    )?;
+    ones(
+        format!("{root}.embeddings.LayerNorm.bias"),
+        h,
+        0.0,
+        &mut out,
+    )?;
     for l in 0..s.layers {
         for m in crate::model::Module::ALL {
             let (o, inp) = match m {
@@ -174,14 +233,19 @@ fn random_tensors(s: &RandomModelSpec, vocab: usize) -> Result<BTreeMap<String, 
             ones(format!("{p}{norm}.bias"), h, 0.0, &mut out)?;
         }
     }
-    let (first, second) = if arch == Architecture::DistilBert {
-        ("pre_classifier", "classifier")
-    } else {
-        ("bert.pooler.dense", "classifier")
+    let (first, second) = match arch {
+        Architecture::Bert => ("bert.pooler.dense", "classifier"),
+        Architecture::Roberta => ("classifier.dense", "classifier.out_proj"),
+        Architecture::DistilBert => ("pre_classifier", "classifier"),
     };
     normal(format!("{first}.weight"), &[h, h], s.std, &mut out)?;
     normal(format!("{first}.bias"), &[h], s.std, &mut out)?;
-    normal(format!("{second}.weight"), &[n, h], s.std.max(0.5), &mut out)?;
+    normal(
+        format!("{second}.weight"),
+        &[n, h],
+        s.std.max(0.5),
+        &mut out,
+    )?;
     normal(format!("{second}.bias"), &[n], s.std, &mut out)?;
     Ok(out)
 }
@@ -196,14 +260,21 @@ fn gaussian(rng: &mut StdRng) -> f32 {
 /// A Hugging Face `tokenizer.json` for BERT-style WordPiece over `words`.
 pub fn wordpiece_tokenizer_json(words: &[String]) -> Value {
     let mut vocab = serde_json::Map::new();
-    for (id, t) in SPECIAL_TOKENS.iter().map(|s| s.to_string()).chain(words.iter().cloned()).enumerate() {
+    for (id, t) in SPECIAL_TOKENS
+        .iter()
+        .map(|s| s.to_string())
+        .chain(words.iter().cloned())
+        .enumerate()
+    {
         vocab.entry(t).or_insert(json!(id));
     }
     let added: Vec<Value> = SPECIAL_TOKENS
         .iter()
         .enumerate()
-        .map(|(id, t)| json!({"id": id, "content": t, "single_word": false, "lstrip": false,
-                              "rstrip": false, "normalized": false, "special": true}))
+        .map(|(id, t)| {
+            json!({"id": id, "content": t, "single_word": false, "lstrip": false,
+                              "rstrip": false, "normalized": false, "special": true})
+        })
         .collect();
     let special = |t: &str, type_id: u32| json!({"SpecialToken": {"id": t, "type_id": type_id}});
     let seq = |s: &str, type_id: u32| json!({"Sequence": {"id": s, "type_id": type_id}});
