@@ -329,3 +329,36 @@ fn search_cli_takes_dtype_and_says_so() {
         "{stderr}"
     );
 }
+
+#[test]
+fn bench_large_walks_every_step_and_reports_json() {
+    let kit = common::tiny_kit(1);
+    // A kit-shaped folder holding only what `--large` reads: the proxy sets.
+    let fake = kit.dir.path().join("kit");
+    let sets = fake.join("proxysets/sst2_badnet");
+    std::fs::create_dir_all(&sets).unwrap();
+    std::fs::write(fake.join("setup.sh"), "").unwrap();
+    std::fs::copy(&kit.clean, sets.join("clean.jsonl")).unwrap();
+    std::fs::copy(&kit.suspect, sets.join("suspect.jsonl")).unwrap();
+    for dtype in ["f32", "bf16"] {
+        let (ok, stdout, stderr) = gms(&[
+            "bench",
+            "--kit",
+            fake.to_str().unwrap(),
+            "--large",
+            kit.dir.path().to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--dtype",
+            dtype,
+            "--json",
+        ]);
+        assert!(ok, "{stderr}");
+        let r: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+        assert_eq!(r["bench"], "large");
+        assert_eq!(r["dtype"], dtype);
+        // 6 module types + 1 layer: candidates 7 + 6 + … + 2 = 27 over the walk, plus the start.
+        assert_eq!(r["evaluations"], 28, "{r}");
+        assert_eq!(r["precision"].is_null(), dtype == "f32", "{r}");
+    }
+}

@@ -3,10 +3,18 @@
 //! Speed targets live here, not in timed tests. The search runs three ways — with the layer
 //! cache and early abandonment, with the layer cache only, with neither — and must find the
 //! same trace every time.
+//!
+//! Two more modes serve the GPU check (`scripts/gpu-check.sh`): `--golden` compares the kit's
+//! models with the golden logits on the chosen device, and `--large DIR` times the full greedy
+//! walk on a paper-scale random pair (`gms gen-model`) with the kit's proxy sets. With
+//! `--json` each mode prints one JSON line per result for scripts.
 
+use super::args::EvalDtype;
+use crate::data::{Dataset, Example};
 use crate::device::open_device;
 use crate::gms::search::{GreedySearch, SearchParams};
 use crate::gms::session::{SearchInputs, Session};
+use crate::model::{LoadedModel, Module};
 use anyhow::{bail, Context};
 use clap::Args;
 use std::fmt::Write;
@@ -31,7 +39,24 @@ pub struct BenchCmd {
     /// Time only the default configuration (layer cache + abandonment); prints, writes nothing.
     #[arg(long)]
     quick: bool,
+    /// Evaluation dtype; bf16/f16 also report how many proxy-set predictions differ from f32.
+    #[arg(long, value_enum, default_value_t = EvalDtype::F32)]
+    dtype: EvalDtype,
+    /// Instead: check the kit's models against the golden logits on the device.
+    #[arg(long, conflicts_with_all = ["large", "quick"])]
+    golden: bool,
+    /// Instead: time the full greedy walk (every step until nothing is left to drop) on the
+    /// pair DIR/victim + DIR/proxy (e.g. BERT-large shaped, from `gms gen-model`) with the
+    /// kit's proxy sets; prints, writes nothing.
+    #[arg(long, value_name = "DIR", conflicts_with = "quick")]
+    large: Option<PathBuf>,
+    /// Print one JSON line per result (for scripts/gpu-check.sh).
+    #[arg(long)]
+    json: bool,
 }
+
+/// Largest |logit − golden| allowed: f32 on any device agrees with `transformers` far closer.
+const GOLDEN_TOLERANCE: f32 = 1e-4;
 
 struct Run {
     name: &'static str,
@@ -53,6 +78,21 @@ impl BenchCmd {
                 self.kit.display()
             );
         }
+        let device = open_device(&self.device)?;
+        let mut inputs = SearchInputs {
+            victim: self.models.join("sst2_badnet"),
+            proxy: self.models.join("sst2_proxy_uci"),
+            clean: self.kit.join("proxysets/sst2_badnet/clean.jsonl"),
+            suspect: self.kit.join("proxysets/sst2_badnet/suspect.jsonl"),
+            test_clean: None,
+            test_poison: None,
+        };
+        if let Some(dir) = &self.large {
+            // Only the kit's proxy sets are used: its models need not be assembled.
+            inputs.victim = dir.join("victim");
+            inputs.proxy = dir.join("proxy");
+            return self.full_walk(inputs, &device);
+        }
         let status = std::process::Command::new("bash")
             .arg(self.kit.join("setup.sh"))
             .arg(&self.models)
@@ -61,15 +101,9 @@ impl BenchCmd {
         if !status.success() {
             bail!("{}: setup.sh failed", self.kit.display());
         }
-        let device = open_device(&self.device)?;
-        let inputs = SearchInputs {
-            victim: self.models.join("sst2_badnet"),
-            proxy: self.models.join("sst2_proxy_uci"),
-            clean: self.kit.join("proxysets/sst2_badnet/clean.jsonl"),
-            suspect: self.kit.join("proxysets/sst2_badnet/suspect.jsonl"),
-            test_clean: None,
-            test_poison: None,
-        };
+        if self.golden {
+            return self.golden_check(&device);
+        }
         let params = SearchParams::validated(0.4, 5)?;
         let mut runs = Vec::new();
         for (name, layer_cache, abandonment) in [
@@ -82,7 +116,7 @@ impl BenchCmd {
             ),
         ] {
             let t0 = Instant::now();
-            let mut session = Session::load(inputs.clone(), &device)?;
+            let mut session = Session::load_with(inputs.clone(), &device, self.dtype.dtype())?;
             let load_s = t0.elapsed().as_secs_f64();
             session.evaluator.layer_cache = layer_cache;
             session.evaluator.abandonment = abandonment;
@@ -109,21 +143,172 @@ impl BenchCmd {
                 "{name}: {search_s:.1} s search, {} evaluations",
                 run.evaluations
             );
-            runs.push(run);
             if self.quick {
+                if self.json {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "bench": "kit", "device": session.device_name, "dtype": self.dtype.dtype().as_str(),
+                            "load_s": run.load_s, "search_s": run.search_s, "evaluations": run.evaluations,
+                            "computed": run.computed, "abandoned": run.abandoned, "layer_runs": run.layer_runs,
+                            "precision": session.precision,
+                            "trace": run.trace.iter().map(|(mv, score)| serde_json::json!({"move": mv, "score": score})).collect::<Vec<_>>(),
+                        })
+                    );
+                }
                 return Ok(());
             }
+            runs.push(run);
         }
         let same = runs.windows(2).all(|w| w[0].trace == w[1].trace);
         if !same {
             bail!("the three configurations found different traces: the caches changed a result");
         }
-        let report = render(&runs, &session_device(&device), &self.kit);
+        let mut device_line = session_device(&device);
+        if self.dtype != EvalDtype::F32 {
+            device_line = format!(
+                "{device_line}, evaluated in {}",
+                self.dtype.dtype().as_str()
+            );
+        }
+        let report = render(&runs, &device_line, &self.kit);
         crate::export::atomic::write_file(&self.out, report.as_bytes())?;
         println!("{report}");
         println!("wrote {}", self.out.display());
         Ok(())
     }
+}
+
+impl BenchCmd {
+    /// Golden logits of every kit model assembled under `--models`, on `device` (f32).
+    fn golden_check(&self, device: &candle_core::Device) -> anyhow::Result<()> {
+        let mut checked = 0;
+        let mut failed = Vec::new();
+        for name in ["sst2_badnet", "sst2_sent", "sst2_proxy_uci"] {
+            let golden_file = self.kit.join(format!("golden/{name}.json"));
+            let dir = self.models.join(name);
+            if !golden_file.is_file() || !dir.is_dir() {
+                eprintln!("golden {name}: skipped (model or golden file not in the kit)");
+                continue;
+            }
+            let worst = golden_diff(&dir, &golden_file, device)?;
+            let ok = worst.0 <= GOLDEN_TOLERANCE;
+            if self.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"check": "golden", "model": name, "rows": worst.1, "max_diff": worst.0,
+                                       "ok": ok, "device": crate::device::describe(device)})
+                );
+            } else {
+                println!(
+                    "golden {name}: {} rows, max |logit diff| {:e} ({})",
+                    worst.1,
+                    worst.0,
+                    if ok { "ok" } else { "FAIL" }
+                );
+            }
+            checked += 1;
+            if !ok {
+                failed.push(name);
+            }
+        }
+        if checked == 0 {
+            bail!("{}: no kit model with golden logits there; run the kit's setup.sh or pass --models", self.models.display());
+        }
+        if !failed.is_empty() {
+            bail!(
+                "golden logits differ by more than {GOLDEN_TOLERANCE:e} for {}",
+                failed.join(", ")
+            );
+        }
+        Ok(())
+    }
+
+    /// The full greedy walk (patience high enough never to stop it) on a given pair.
+    fn full_walk(&self, inputs: SearchInputs, device: &candle_core::Device) -> anyhow::Result<()> {
+        let t0 = Instant::now();
+        let mut session = Session::load_with(inputs, device, self.dtype.dtype())?;
+        let load_s = t0.elapsed().as_secs_f64();
+        let layers = session.evaluator.num_layers();
+        // Each step drops one module type or one layer, so a walk has at most this many steps.
+        let params = SearchParams::validated(0.4, Module::ALL.len() + layers)?;
+        let t1 = Instant::now();
+        let mut search = GreedySearch::new(params, layers);
+        search.run(&mut session.evaluator, |_| {})?;
+        let search_s = t1.elapsed().as_secs_f64();
+        let stats = session.evaluator.stats;
+        let free_gib = crate::device::free_memory(device).map(|b| b as f64 / (1u64 << 30) as f64);
+        if self.json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "bench": "large", "device": session.device_name, "dtype": self.dtype.dtype().as_str(),
+                    "layers": layers, "load_s": load_s, "search_s": search_s, "evaluations": search.evaluations(),
+                    "computed": stats.computed, "abandoned": stats.abandoned, "layer_runs": stats.layer_runs,
+                    "precision": session.precision, "gpu_free_gib_after": free_gib,
+                })
+            );
+        } else {
+            println!(
+                "full walk, {layers} layers, {}: {search_s:.2} s search ({} evaluations, {} abandoned), {load_s:.1} s load — {}",
+                self.dtype.dtype().as_str(),
+                search.evaluations(),
+                stats.abandoned,
+                session.device_name
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Largest |logit − golden| over a kit model's golden sentences, and the rows compared.
+fn golden_diff(
+    dir: &std::path::Path,
+    golden_file: &std::path::Path,
+    device: &candle_core::Device,
+) -> anyhow::Result<(f32, usize)> {
+    let model = LoadedModel::load(dir, device)?;
+    let enc = model.text_encoder()?;
+    let text = std::fs::read_to_string(golden_file)
+        .with_context(|| format!("reading {}", golden_file.display()))?;
+    let golden: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not JSON", golden_file.display()))?;
+    let sets = golden
+        .as_object()
+        .with_context(|| format!("{}: expected an object of test sets", golden_file.display()))?;
+    let (mut worst, mut rows) = (0f32, 0);
+    for v in sets.values() {
+        let sentences: Vec<Example> = v["sentences"]
+            .as_array()
+            .with_context(|| format!("{}: a set without sentences", golden_file.display()))?
+            .iter()
+            .map(|s| Example {
+                text: s.as_str().unwrap_or_default().into(),
+                text_pair: None,
+                label: 0,
+                line: 0,
+            })
+            .collect();
+        let want: Vec<Vec<f32>> = serde_json::from_value(v["logits"].clone())
+            .with_context(|| format!("{}: a set without logits", golden_file.display()))?;
+        let encoded = enc.encode_set(
+            &Dataset::from_examples("golden", sentences).examples,
+            device,
+        )?;
+        for batch in &encoded.batches {
+            let got = model.classifier.logits(&batch.input)?.to_vec2::<f32>()?;
+            for (r, &row) in batch.rows.iter().enumerate() {
+                let w = want.get(row).with_context(|| {
+                    format!("{}: fewer logits than sentences", golden_file.display())
+                })?;
+                for (g, w) in got[r].iter().zip(w) {
+                    worst = worst.max((g - w).abs());
+                }
+                rows += 1;
+            }
+        }
+    }
+    Ok((worst, rows))
 }
 
 fn session_device(device: &candle_core::Device) -> String {
