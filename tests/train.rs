@@ -172,6 +172,24 @@ fn training_from_a_config_trains_a_vocabulary_and_keeps_the_config_dtype() {
         ..options(Start::Config(config), data, out.clone())
     };
     let report = train(&opts, &Device::Cpu, &mut |_| {}).unwrap();
+    // Reproducible: the same options give the same vocabulary and weights, byte for byte.
+    let again = dir.path().join("again");
+    train(
+        &TrainOptions {
+            out: again.clone(),
+            ..opts.clone()
+        },
+        &Device::Cpu,
+        &mut |_| {},
+    )
+    .unwrap();
+    for f in ["tokenizer.json", "model.safetensors"] {
+        assert_eq!(
+            std::fs::read(out.join(f)).unwrap(),
+            std::fs::read(again.join(f)).unwrap(),
+            "{f}"
+        );
+    }
     assert_eq!(report.dtype, "float16");
     let folder = ModelFolder::open(&out).unwrap();
     assert_eq!(folder.stored_dtype().unwrap(), candle_core::DType::F16);
