@@ -52,9 +52,5 @@ impl TuiCmd {
 
 /// The embedded demo's inputs, written out to files the session can load.
 fn demo_inputs() -> anyhow::Result<SearchInputs> {
-    // Switch over once the demo lands: `Ok(crate::demo::inputs()?)`.
-    anyhow::bail!(
-        "no model given and this gms has no embedded demo yet; \
-         run gms tui --victim DIR --proxy DIR --clean FILE --suspect FILE"
-    )
+    Ok(crate::demo::inputs()?)
 }

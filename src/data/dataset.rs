@@ -254,7 +254,7 @@ mod tests {
         assert_eq!(d.len(), 2);
         assert_eq!(d.examples[1].text, "bad");
         assert_eq!(d.examples[1].line, 3);
-        let t = write(dir.path(), "a.tsv", "sentence\tlabel\ta \"quoted\" one\t1\n");
+        let t = write(dir.path(), "a.tsv", "sentence\tlabel\na \"quoted\" one\t1\n");
         assert_eq!(Dataset::read(&t).unwrap().examples[0].text, "a \"quoted\" one");
         let c = write(dir.path(), "a.csv", "premise,hypothesis,label\n\"x, y\",z,2\n");
         let e = &Dataset::read(&c).unwrap().examples[0];
