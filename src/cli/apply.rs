@@ -44,9 +44,19 @@ impl ApplyCmd {
         }
         let matrix = report.matrix();
         write_purified_model(&victim, &proxy, &matrix, &self.out)?;
-        println!("wrote {} ({} modules from {})", self.out.display(), matrix.count(), self.proxy.display());
+        println!(
+            "wrote {} ({} modules from {})",
+            self.out.display(),
+            matrix.count(),
+            self.proxy.display()
+        );
         if let Some(y) = &self.mergekit {
-            let text = mergekit_yaml(victim.config.architecture, &matrix, &self.victim, &self.proxy);
+            let text = mergekit_yaml(
+                victim.config.architecture,
+                &matrix,
+                &self.victim,
+                &self.proxy,
+            );
             crate::export::atomic::write_file(y, text.as_bytes())?;
             println!("wrote {}", y.display());
         }

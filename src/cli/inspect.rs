@@ -21,12 +21,29 @@ impl InspectCmd {
     pub fn run(self) -> anyhow::Result<()> {
         let model = LoadedModel::load(&self.model, &Device::Cpu)?;
         let c = &model.folder.config;
-        let params: usize = model.classifier.named_tensors().iter().map(|(_, t)| t.elem_count()).sum();
+        let params: usize = model
+            .classifier
+            .named_tensors()
+            .iter()
+            .map(|(_, t)| t.elem_count())
+            .sum();
         let dtype = model.folder.stored_dtype()?;
-        let vocab = model.text_encoder().map(|_| "ok").unwrap_or("missing or unusable");
+        let vocab = model
+            .text_encoder()
+            .map(|_| "ok")
+            .unwrap_or("missing or unusable");
         let modules: Vec<(char, String)> = Module::ALL
             .iter()
-            .map(|&m| (m.letter(), format!("{}{{i}}.{}", c.architecture.layer_prefix(0).trim_end_matches("0."), c.architecture.module_suffix(m))))
+            .map(|&m| {
+                (
+                    m.letter(),
+                    format!(
+                        "{}{{i}}.{}",
+                        c.architecture.layer_prefix(0).trim_end_matches("0."),
+                        c.architecture.module_suffix(m)
+                    ),
+                )
+            })
             .collect();
         if self.json {
             println!(
@@ -43,7 +60,10 @@ impl InspectCmd {
         }
         println!("{}", self.model.display());
         println!("  architecture  {}", c.architecture.hf_class());
-        println!("  layers        {} (hidden {}, {} heads, FFN {})", c.layers, c.hidden, c.heads, c.intermediate);
+        println!(
+            "  layers        {} (hidden {}, {} heads, FFN {})",
+            c.layers, c.hidden, c.heads, c.intermediate
+        );
         println!("  labels        {}", c.num_labels);
         println!("  stored dtype  {}", format!("{dtype:?}").to_lowercase());
         println!("  parameters    {params} ({:.1} M)", params as f64 / 1e6);

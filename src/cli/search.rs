@@ -37,7 +37,10 @@ impl SearchCmd {
     pub fn run(self) -> anyhow::Result<()> {
         let params = self.params.params()?;
         let inputs = if self.demo {
-            if self.session.any_given() || self.session.test_clean.is_some() || self.session.test_poison.is_some() {
+            if self.session.any_given()
+                || self.session.test_clean.is_some()
+                || self.session.test_poison.is_some()
+            {
                 bail!("--demo brings its own models and datasets; drop --victim/--proxy/--clean/--suspect/--test-*");
             }
             crate::demo::inputs()?
@@ -45,15 +48,24 @@ impl SearchCmd {
             self.session.inputs()?
         };
         if let Some(dir) = &self.out_model {
-            if dir.exists() && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
-                bail!("{}: already exists and is not empty; choose a new --out-model folder", dir.display());
+            if dir.exists()
+                && std::fs::read_dir(dir)
+                    .map(|mut d| d.next().is_some())
+                    .unwrap_or(true)
+            {
+                bail!(
+                    "{}: already exists and is not empty; choose a new --out-model folder",
+                    dir.display()
+                );
             }
         }
         let device = open_device(&self.session.device)?;
         let dtype = self.session.dtype.dtype();
         let started = Instant::now();
         let bar = ProgressBar::new_spinner();
-        bar.set_style(ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}").expect("valid template"));
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}").expect("valid template"),
+        );
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
         bar.set_message("loading models and datasets");
         let mut handle = worker::spawn(
@@ -69,7 +81,12 @@ impl SearchCmd {
         let mut best_score = f64::NAN;
         while let Some(event) = handle.events.blocking_recv() {
             match &event {
-                WorkerEvent::Ready { baseline, device, victim_test, .. } => {
+                WorkerEvent::Ready {
+                    baseline,
+                    device,
+                    victim_test,
+                    ..
+                } => {
                     self.emit(&serde_json::json!({
                         "event": "baseline", "acc": baseline.acc, "asr": baseline.asr,
                         "victim_test": victim_test, "device": device,
@@ -121,7 +138,9 @@ impl SearchCmd {
                     }
                 }
                 WorkerEvent::FinalTest { test } => {
-                    self.emit(&serde_json::json!({"event": "test", "cacc": test.cacc, "asr": test.asr}));
+                    self.emit(
+                        &serde_json::json!({"event": "test", "cacc": test.cacc, "asr": test.asr}),
+                    );
                     lines.push(format!(
                         "test sets: CACC {:.2}% ({}/{})  ASR {:.2}% ({}/{})",
                         test.cacc * 100.0,
@@ -162,13 +181,17 @@ impl SearchCmd {
             }
             println!("{:.1} s in all", started.elapsed().as_secs_f64());
         }
-        std::fs::metadata(&self.out).with_context(|| format!("{} was not written", self.out.display()))?;
+        std::fs::metadata(&self.out)
+            .with_context(|| format!("{} was not written", self.out.display()))?;
         Ok(())
     }
 
     fn emit<T: serde::Serialize>(&self, value: &T) {
         if self.json {
-            println!("{}", serde_json::to_string(value).expect("events serialize"));
+            println!(
+                "{}",
+                serde_json::to_string(value).expect("events serialize")
+            );
         }
     }
 }

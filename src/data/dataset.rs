@@ -113,7 +113,9 @@ impl Dataset {
         for e in &self.examples {
             let v = match &e.text_pair {
                 None => serde_json::json!({"sentence": e.text, "label": e.label}),
-                Some(p) => serde_json::json!({"sentence1": e.text, "sentence2": p, "label": e.label}),
+                Some(p) => {
+                    serde_json::json!({"sentence1": e.text, "sentence2": p, "label": e.label})
+                }
             };
             out.push_str(&v.to_string());
             out.push('\n');
@@ -249,30 +251,70 @@ mod tests {
     #[test]
     fn reads_all_formats() {
         let dir = tempfile::tempdir().unwrap();
-        let j = write(dir.path(), "a.jsonl", "{\"sentence\":\"good\",\"label\":1}\n\n{\"text\":\"bad\",\"label\":\"0\"}\n");
+        let j = write(
+            dir.path(),
+            "a.jsonl",
+            "{\"sentence\":\"good\",\"label\":1}\n\n{\"text\":\"bad\",\"label\":\"0\"}\n",
+        );
         let d = Dataset::read(&j).unwrap();
         assert_eq!(d.len(), 2);
         assert_eq!(d.examples[1].text, "bad");
         assert_eq!(d.examples[1].line, 3);
-        let t = write(dir.path(), "a.tsv", "sentence\tlabel\na \"quoted\" one\t1\n");
-        assert_eq!(Dataset::read(&t).unwrap().examples[0].text, "a \"quoted\" one");
-        let c = write(dir.path(), "a.csv", "premise,hypothesis,label\n\"x, y\",z,2\n");
+        let t = write(
+            dir.path(),
+            "a.tsv",
+            "sentence\tlabel\na \"quoted\" one\t1\n",
+        );
+        assert_eq!(
+            Dataset::read(&t).unwrap().examples[0].text,
+            "a \"quoted\" one"
+        );
+        let c = write(
+            dir.path(),
+            "a.csv",
+            "premise,hypothesis,label\n\"x, y\",z,2\n",
+        );
         let e = &Dataset::read(&c).unwrap().examples[0];
-        assert_eq!((e.text.as_str(), e.text_pair.as_deref(), e.label), ("x, y", Some("z"), 2));
+        assert_eq!(
+            (e.text.as_str(), e.text_pair.as_deref(), e.label),
+            ("x, y", Some("z"), 2)
+        );
     }
 
     #[test]
     fn rejects_bad_rows_with_line() {
         let dir = tempfile::tempdir().unwrap();
-        let j = write(dir.path(), "a.jsonl", "{\"sentence\":\"good\",\"label\":1}\n{\"sentence\":\"x\"\n");
+        let j = write(
+            dir.path(),
+            "a.jsonl",
+            "{\"sentence\":\"good\",\"label\":1}\n{\"sentence\":\"x\"\n",
+        );
         let msg = Dataset::read(&j).unwrap_err().to_string();
         assert!(msg.contains("a.jsonl:2:"), "{msg}");
         let e = write(dir.path(), "e.jsonl", "\n");
-        assert!(Dataset::read(&e).unwrap_err().to_string().contains("no rows"));
-        let l = write(dir.path(), "l.jsonl", "{\"sentence\":\"good\",\"label\":\"pos\"}\n");
-        assert!(Dataset::read(&l).unwrap_err().to_string().contains("l.jsonl:1: label"));
-        let r = write(dir.path(), "r.jsonl", "{\"sentence\":\"a\",\"label\":0}\n{\"sentence\":\"b\",\"label\":7}\n");
-        let err = Dataset::read(&r).unwrap().check_labels(2).unwrap_err().to_string();
+        assert!(Dataset::read(&e)
+            .unwrap_err()
+            .to_string()
+            .contains("no rows"));
+        let l = write(
+            dir.path(),
+            "l.jsonl",
+            "{\"sentence\":\"good\",\"label\":\"pos\"}\n",
+        );
+        assert!(Dataset::read(&l)
+            .unwrap_err()
+            .to_string()
+            .contains("l.jsonl:1: label"));
+        let r = write(
+            dir.path(),
+            "r.jsonl",
+            "{\"sentence\":\"a\",\"label\":0}\n{\"sentence\":\"b\",\"label\":7}\n",
+        );
+        let err = Dataset::read(&r)
+            .unwrap()
+            .check_labels(2)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("r.jsonl:2: label 7 is out of range"), "{err}");
     }
 }

@@ -9,10 +9,24 @@ use std::fmt::Write;
 use std::path::Path;
 
 /// The YAML text merging `victim` and `proxy` per `matrix`.
-pub fn mergekit_yaml(arch: Architecture, matrix: &SubstitutionMatrix, victim: &Path, proxy: &Path) -> String {
-    let paths: Vec<String> = matrix.cells().into_iter().map(|(l, m)| arch.module_path(l, m)).collect();
+pub fn mergekit_yaml(
+    arch: Architecture,
+    matrix: &SubstitutionMatrix,
+    victim: &Path,
+    proxy: &Path,
+) -> String {
+    let paths: Vec<String> = matrix
+        .cells()
+        .into_iter()
+        .map(|(l, m)| arch.module_path(l, m))
+        .collect();
     let mut y = String::new();
-    let _ = writeln!(y, "# written by gms {}: {} substituted modules", env!("CARGO_PKG_VERSION"), paths.len());
+    let _ = writeln!(
+        y,
+        "# written by gms {}: {} substituted modules",
+        env!("CARGO_PKG_VERSION"),
+        paths.len()
+    );
     let _ = writeln!(y, "merge_method: linear");
     let _ = writeln!(y, "base_model: {}", victim.display());
     let _ = writeln!(y, "dtype: float32");
@@ -39,7 +53,14 @@ mod tests {
     fn lists_full_paths_before_fallback() {
         let m = SubstitutionMatrix::from_cells(2, &[(1, Module::P)]).unwrap();
         let y = mergekit_yaml(Architecture::Bert, &m, Path::new("v"), Path::new("p"));
-        assert!(y.contains("- {filter: bert.encoder.layer.1.output.dense, value: 0}\n        - {value: 1}"), "{y}");
-        assert!(y.contains("- {filter: bert.encoder.layer.1.output.dense, value: 1}\n        - {value: 0}"));
+        assert!(
+            y.contains(
+                "- {filter: bert.encoder.layer.1.output.dense, value: 0}\n        - {value: 1}"
+            ),
+            "{y}"
+        );
+        assert!(y.contains(
+            "- {filter: bert.encoder.layer.1.output.dense, value: 1}\n        - {value: 0}"
+        ));
     }
 }

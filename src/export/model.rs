@@ -27,7 +27,11 @@ pub fn write_purified_model(
     if matrix.num_layers() != config.layers {
         return Err(GmsError::bad_file(
             &victim.dir,
-            format!("the strategy has {} layers, the model {}", matrix.num_layers(), config.layers),
+            format!(
+                "the strategy has {} layers, the model {}",
+                matrix.num_layers(),
+                config.layers
+            ),
             "use the strategy found for this victim",
         ));
     }
@@ -52,7 +56,11 @@ pub fn write_purified_model(
         for_each_tensor(file, |name, t| {
             if wanted.contains_key(name) {
                 let Some(own) = tensors.get(name) else {
-                    return Err(GmsError::bad_file(&victim.dir, format!("missing tensor {name}"), "re-save the victim with transformers"));
+                    return Err(GmsError::bad_file(
+                        &victim.dir,
+                        format!("missing tensor {name}"),
+                        "re-save the victim with transformers",
+                    ));
                 };
                 if own.dims() != t.dims() {
                     return Err(GmsError::Mismatch {
@@ -71,7 +79,10 @@ pub fn write_purified_model(
     if taken != wanted.len() {
         return Err(GmsError::bad_file(
             &proxy.dir,
-            format!("only {taken} of the {} substituted tensors were found", wanted.len()),
+            format!(
+                "only {taken} of the {} substituted tensors were found",
+                wanted.len()
+            ),
             "the proxy checkpoint is incomplete; re-save it",
         ));
     }
@@ -86,7 +97,8 @@ pub fn write_purified_model(
 
 /// Copies config and tokenizer files (everything but weights) from `src` to `dst`.
 fn copy_side_files(src: &Path, dst: &Path) -> Result<()> {
-    let entries = std::fs::read_dir(src).map_err(|e| GmsError::bad_file(src, e.to_string(), "check permissions"))?;
+    let entries = std::fs::read_dir(src)
+        .map_err(|e| GmsError::bad_file(src, e.to_string(), "check permissions"))?;
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
@@ -94,9 +106,12 @@ fn copy_side_files(src: &Path, dst: &Path) -> Result<()> {
             || name == "model.safetensors.index.json"
             || name.ends_with(".bin")
             || name.ends_with(".h5");
-        let side = [".json", ".txt", ".model"].iter().any(|e| name.ends_with(e));
+        let side = [".json", ".txt", ".model"]
+            .iter()
+            .any(|e| name.ends_with(e));
         if side && !weights && entry.path().is_file() {
-            std::fs::copy(entry.path(), dst.join(&*name)).map_err(|e| GmsError::output(dst.join(&*name), e))?;
+            std::fs::copy(entry.path(), dst.join(&*name))
+                .map_err(|e| GmsError::output(dst.join(&*name), e))?;
         }
     }
     Ok(())

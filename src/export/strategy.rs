@@ -205,10 +205,18 @@ impl StrategyReport {
             _ => GmsError::bad_file(path, e.to_string(), "check the file's permissions"),
         })?;
         let report: StrategyReport = serde_json::from_str(&text).map_err(|e| {
-            GmsError::bad_file(path, format!("not a gms strategy ({e})"), "write one with gms search --out FILE")
+            GmsError::bad_file(
+                path,
+                format!("not a gms strategy ({e})"),
+                "write one with gms search --out FILE",
+            )
         })?;
         if report.cells.iter().any(|c| c.0 >= report.num_layers) {
-            return Err(GmsError::bad_file(path, "a cell names a layer beyond num_layers", "regenerate the strategy"));
+            return Err(GmsError::bad_file(
+                path,
+                "a cell names a layer beyond num_layers",
+                "regenerate the strategy",
+            ));
         }
         Ok(report)
     }

@@ -98,7 +98,15 @@ mod tests {
     #[test]
     fn reference_step_zero() {
         // Kit README: baseline 0.970 / 1.000, full substitution 0.785 / 0.505 → 0.6207.
-        let m = metrics(0.4, Baseline { acc: 0.97, asr: 1.0 }, 0.785, 0.505);
+        let m = metrics(
+            0.4,
+            Baseline {
+                acc: 0.97,
+                asr: 1.0,
+            },
+            0.785,
+            0.505,
+        );
         assert!((m.score - 0.6207).abs() < 5e-5, "{}", m.score);
         assert!((m.acc_drop - 0.1907).abs() < 5e-5);
     }

@@ -223,7 +223,11 @@ impl GreedySearch {
     }
 
     fn full(&self) -> SubstitutionMatrix {
-        SubstitutionMatrix::product(self.num_layers, &Module::ALL, &(0..self.num_layers).collect::<Vec<_>>())
+        SubstitutionMatrix::product(
+            self.num_layers,
+            &Module::ALL,
+            &(0..self.num_layers).collect::<Vec<_>>(),
+        )
     }
 
     fn cutoff(&self) -> Option<Cutoff> {
@@ -242,22 +246,38 @@ impl GreedySearch {
             return self.start(ev);
         }
         if self.next < self.pending.len() {
-            return self.evaluate_candidate(ev).map(|r| vec![SearchEvent::Candidate(r)]);
+            return self
+                .evaluate_candidate(ev)
+                .map(|r| vec![SearchEvent::Candidate(r)]);
         }
         self.take_step(ev)
     }
 
     /// Runs to the end, handing every event to `on_event`.
-    pub fn run(&mut self, ev: &mut Evaluator, mut on_event: impl FnMut(&SearchEvent)) -> Result<Point> {
+    pub fn run(
+        &mut self,
+        ev: &mut Evaluator,
+        mut on_event: impl FnMut(&SearchEvent),
+    ) -> Result<Point> {
         while self.finished.is_none() {
             for e in self.advance(ev)? {
                 on_event(&e);
             }
         }
-        Ok(self.best.clone().expect("a finished search has a best point"))
+        Ok(self
+            .best
+            .clone()
+            .expect("a finished search has a best point"))
     }
 
-    fn point(&self, ev: &Evaluator, mv: Move, modules: Vec<Module>, layers: Vec<usize>, counts: Counts) -> Point {
+    fn point(
+        &self,
+        ev: &Evaluator,
+        mv: Move,
+        modules: Vec<Module>,
+        layers: Vec<usize>,
+        counts: Counts,
+    ) -> Point {
         Point {
             mv,
             matrix: SubstitutionMatrix::product(self.num_layers, &modules, &layers),
@@ -272,7 +292,13 @@ impl GreedySearch {
         let full = self.full();
         let (e, states) = ev.evaluate_keeping(&full, None, true)?;
         self.evaluations += 1;
-        let p = self.point(ev, Move::Start, Module::ALL.to_vec(), (0..self.num_layers).collect(), e.counts);
+        let p = self.point(
+            ev,
+            Move::Start,
+            Module::ALL.to_vec(),
+            (0..self.num_layers).collect(),
+            e.counts,
+        );
         ev.set_anchor(&full, states)?;
         self.current = Some(p.clone());
         self.best = Some(p.clone());
@@ -304,12 +330,20 @@ impl GreedySearch {
             for (i, &module) in m.iter().enumerate() {
                 let mut mm = m.clone();
                 mm.remove(i);
-                pending.push(Pending { mv: Move::DropModule(module), modules: mm, layers: l.clone() });
+                pending.push(Pending {
+                    mv: Move::DropModule(module),
+                    modules: mm,
+                    layers: l.clone(),
+                });
             }
             for (i, &layer) in l.iter().enumerate() {
                 let mut ll = l.clone();
                 ll.remove(i);
-                pending.push(Pending { mv: Move::DropLayer(layer), modules: m.clone(), layers: ll });
+                pending.push(Pending {
+                    mv: Move::DropLayer(layer),
+                    modules: m.clone(),
+                    layers: ll,
+                });
             }
             pending.retain(|p| !(p.modules.is_empty() && p.layers.is_empty()));
         }
@@ -362,7 +396,10 @@ impl GreedySearch {
     }
 
     fn take_step(&mut self, ev: &mut Evaluator) -> Result<Vec<SearchEvent>> {
-        let (point, states) = self.leader.take().expect("a step has at least one complete candidate");
+        let (point, states) = self
+            .leader
+            .take()
+            .expect("a step has at least one complete candidate");
         let cur = self.current.as_ref().expect("started").metrics.score;
         let best = self.best.as_ref().expect("started").metrics.score;
         let improved = point.metrics.score > best;
@@ -396,7 +433,9 @@ impl SearchParams {
             return Err(crate::error::GmsError::BadArgument {
                 flag: "--alpha",
                 value: alpha.to_string(),
-                problem: "α weights accuracy against ASR and must lie in [0, 1] (the paper uses 0.4)".into(),
+                problem:
+                    "α weights accuracy against ASR and must lie in [0, 1] (the paper uses 0.4)"
+                        .into(),
             });
         }
         if patience == 0 {

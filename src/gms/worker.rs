@@ -216,7 +216,9 @@ impl Worker {
         let victim_test = match self.session.test_metrics(&empty) {
             Ok(t) => t,
             Err(e) => {
-                self.send(WorkerEvent::Error { message: e.to_string() });
+                self.send(WorkerEvent::Error {
+                    message: e.to_string(),
+                });
                 return;
             }
         };
@@ -228,7 +230,9 @@ impl Worker {
             device: self.session.device_name.clone(),
             params: self.options.params,
         });
-        self.send(WorkerEvent::Running { running: self.running });
+        self.send(WorkerEvent::Running {
+            running: self.running,
+        });
         while !self.stop {
             while let Ok(cmd) = self.commands.try_recv() {
                 self.handle(cmd);
@@ -239,7 +243,9 @@ impl Worker {
             let busy = (self.running || self.stepping) && self.search.finished().is_none();
             if busy {
                 if let Err(e) = self.advance() {
-                    self.send(WorkerEvent::Error { message: e.to_string() });
+                    self.send(WorkerEvent::Error {
+                        message: e.to_string(),
+                    });
                     self.running = false;
                     self.stepping = false;
                 }
@@ -286,9 +292,13 @@ impl Worker {
         self.search = GreedySearch::new(params, self.session.evaluator.num_layers());
         self.send(WorkerEvent::Restarted { params });
         // Replay what the cache already answers, whatever the running state.
-        while self.search.finished().is_none() && self.search.next_is_cached(&self.session.evaluator) {
+        while self.search.finished().is_none()
+            && self.search.next_is_cached(&self.session.evaluator)
+        {
             if let Err(e) = self.advance() {
-                self.send(WorkerEvent::Error { message: e.to_string() });
+                self.send(WorkerEvent::Error {
+                    message: e.to_string(),
+                });
                 break;
             }
         }
@@ -298,7 +308,9 @@ impl Worker {
         let result = match cmd {
             Command::Pause | Command::Resume => {
                 self.running = cmd == Command::Resume;
-                self.send(WorkerEvent::Running { running: self.running });
+                self.send(WorkerEvent::Running {
+                    running: self.running,
+                });
                 Ok(())
             }
             Command::Step => {
@@ -306,41 +318,66 @@ impl Worker {
                 Ok(())
             }
             Command::SetAlpha(alpha) => {
-                let p = SearchParams { alpha, ..self.search.params() };
+                let p = SearchParams {
+                    alpha,
+                    ..self.search.params()
+                };
                 self.restart(p);
                 Ok(())
             }
             Command::SetPatience(patience) => {
-                let p = SearchParams { patience, ..self.search.params() };
+                let p = SearchParams {
+                    patience,
+                    ..self.search.params()
+                };
                 self.restart(p);
                 Ok(())
             }
             Command::Evaluate { tag, matrix } => self.evaluate(tag, matrix),
             Command::Sweep(alphas) => self.sweep(&alphas),
-            Command::Export { matrix, json, model } => self.export(matrix, json, model),
+            Command::Export {
+                matrix,
+                json,
+                model,
+            } => self.export(matrix, json, model),
             Command::Stop => {
                 self.stop = true;
                 Ok(())
             }
         };
         if let Err(e) = result {
-            self.send(WorkerEvent::Error { message: e.to_string() });
+            self.send(WorkerEvent::Error {
+                message: e.to_string(),
+            });
         }
     }
 
     fn evaluate(&mut self, tag: u64, matrix: SubstitutionMatrix) -> Result<()> {
         let counts = self.session.evaluator.evaluate(&matrix, None)?.counts;
-        let metrics = self.session.evaluator.metrics(self.search.params().alpha, &counts);
+        let metrics = self
+            .session
+            .evaluator
+            .metrics(self.search.params().alpha, &counts);
         let test = self.session.test_metrics(&matrix)?;
-        self.send(WorkerEvent::Evaluated { tag, matrix, metrics, test });
-        self.send(WorkerEvent::Stats { stats: self.session.evaluator.stats });
+        self.send(WorkerEvent::Evaluated {
+            tag,
+            matrix,
+            metrics,
+            test,
+        });
+        self.send(WorkerEvent::Stats {
+            stats: self.session.evaluator.stats,
+        });
         Ok(())
     }
 
     fn sweep(&mut self, alphas: &[f64]) -> Result<()> {
         let layers = self.session.evaluator.num_layers();
         for &alpha in alphas {
-            let params = SearchParams { alpha, ..self.search.params() };
+            let params = SearchParams {
+                alpha,
+                ..self.search.params()
+            };
             let mut search = GreedySearch::new(params, layers);
             while search.finished().is_none() {
                 if let Ok(Command::Stop) = self.commands.try_recv() {
@@ -352,13 +389,20 @@ impl Worker {
             let best = search.best().expect("finished").clone();
             let test = self.session.test_metrics(&best.matrix)?;
             self.send(WorkerEvent::SweepPoint { alpha, best, test });
-            self.send(WorkerEvent::Stats { stats: self.session.evaluator.stats });
+            self.send(WorkerEvent::Stats {
+                stats: self.session.evaluator.stats,
+            });
         }
         self.send(WorkerEvent::SweepDone);
         Ok(())
     }
 
-    fn export(&mut self, matrix: Option<SubstitutionMatrix>, json: PathBuf, model: Option<PathBuf>) -> Result<()> {
+    fn export(
+        &mut self,
+        matrix: Option<SubstitutionMatrix>,
+        json: PathBuf,
+        model: Option<PathBuf>,
+    ) -> Result<()> {
         let (matrix, origin) = match matrix {
             Some(m) => (m, "manual"),
             None => match self.search.best() {
@@ -391,7 +435,12 @@ impl Worker {
         )?;
         report.write(&json)?;
         if let Some(dir) = &model {
-            crate::export::write_purified_model(&self.session.victim_folder, &self.session.proxy_folder, &matrix, dir)?;
+            crate::export::write_purified_model(
+                &self.session.victim_folder,
+                &self.session.proxy_folder,
+                &matrix,
+                dir,
+            )?;
         }
         self.send(WorkerEvent::Exported { json, model });
         Ok(())

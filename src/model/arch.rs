@@ -26,7 +26,14 @@ pub enum Module {
 
 impl Module {
     /// All modules in the paper's candidate order.
-    pub const ALL: [Module; 6] = [Module::Q, Module::K, Module::V, Module::O, Module::F, Module::P];
+    pub const ALL: [Module; 6] = [
+        Module::Q,
+        Module::K,
+        Module::V,
+        Module::O,
+        Module::F,
+        Module::P,
+    ];
 
     /// Position in [`Module::ALL`] (and the column in the substitution matrix).
     pub fn index(self) -> usize {

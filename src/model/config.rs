@@ -63,7 +63,11 @@ impl ModelConfig {
             }
         })?;
         let value: Value = serde_json::from_str(&text).map_err(|e| {
-            GmsError::bad_file(path, format!("invalid JSON ({e})"), "re-save the model with transformers")
+            GmsError::bad_file(
+                path,
+                format!("invalid JSON ({e})"),
+                "re-save the model with transformers",
+            )
         })?;
         Self::from_json(&value).map_err(|problem| {
             GmsError::bad_file(path, problem, "gms reads BERT, RoBERTa/XLM-R and DistilBERT sequence classifiers saved by transformers")
@@ -87,7 +91,12 @@ impl ModelConfig {
         };
         let distil = architecture == Architecture::DistilBert;
         let (hidden, layers, heads, intermediate) = if distil {
-            (int(&["dim"])?, int(&["n_layers"])?, int(&["n_heads"])?, int(&["hidden_dim"])?)
+            (
+                int(&["dim"])?,
+                int(&["n_layers"])?,
+                int(&["n_heads"])?,
+                int(&["hidden_dim"])?,
+            )
         } else {
             (
                 int(&["hidden_size"])?,
@@ -97,7 +106,9 @@ impl ModelConfig {
             )
         };
         if heads == 0 || hidden % heads != 0 {
-            return Err(format!("hidden size {hidden} is not divisible by {heads} heads"));
+            return Err(format!(
+                "hidden size {hidden} is not divisible by {heads} heads"
+            ));
         }
         let act_name = v[if distil { "activation" } else { "hidden_act" }]
             .as_str()
@@ -120,7 +131,11 @@ impl ModelConfig {
             intermediate,
             vocab_size: int(&["vocab_size"])?,
             max_positions: int(&["max_position_embeddings"])?,
-            type_vocab_size: if distil { 0 } else { int(&["type_vocab_size"]).unwrap_or(2) },
+            type_vocab_size: if distil {
+                0
+            } else {
+                int(&["type_vocab_size"]).unwrap_or(2)
+            },
             // DistilBERT hard-codes 1e-12; BERT's default is 1e-12, RoBERTa's configs say 1e-5.
             layer_norm_eps: v["layer_norm_eps"].as_f64().unwrap_or(1e-12),
             pad_token_id: v["pad_token_id"].as_u64().unwrap_or(0) as u32,

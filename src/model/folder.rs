@@ -105,7 +105,11 @@ fn find_weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
     if index.is_file() {
         return shards_from_index(dir, &index);
     }
-    for pickle in ["pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5"] {
+    for pickle in [
+        "pytorch_model.bin",
+        "pytorch_model.bin.index.json",
+        "tf_model.h5",
+    ] {
         if dir.join(pickle).exists() {
             return Err(GmsError::bad_file(
                 dir.join(pickle),
@@ -122,9 +126,8 @@ fn find_weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn shards_from_index(dir: &Path, index: &Path) -> Result<Vec<PathBuf>> {
-    let bad = |problem: String| {
-        GmsError::bad_file(index, problem, "re-save the model with transformers")
-    };
+    let bad =
+        |problem: String| GmsError::bad_file(index, problem, "re-save the model with transformers");
     let text = std::fs::read_to_string(index).map_err(|e| bad(e.to_string()))?;
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| bad(format!("invalid JSON ({e})")))?;
@@ -156,10 +159,7 @@ fn shards_from_index(dir: &Path, index: &Path) -> Result<Vec<PathBuf>> {
 
 /// Memory-maps a safetensors file and hands each tensor (in its stored dtype, on the CPU) to
 /// `f`.
-pub fn for_each_tensor(
-    file: &Path,
-    mut f: impl FnMut(&str, Tensor) -> Result<()>,
-) -> Result<()> {
+pub fn for_each_tensor(file: &Path, mut f: impl FnMut(&str, Tensor) -> Result<()>) -> Result<()> {
     let unreadable = |problem: String| {
         GmsError::bad_file(
             file,

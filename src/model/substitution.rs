@@ -110,7 +110,9 @@ impl SubstitutionMatrix {
 
     /// The product-set description `(modules, layers)` if the matrix is one.
     pub fn as_product(&self) -> Option<(Vec<Module>, Vec<usize>)> {
-        let layers: Vec<usize> = (0..self.num_layers()).filter(|&l| self.rows[l] != 0).collect();
+        let layers: Vec<usize> = (0..self.num_layers())
+            .filter(|&l| self.rows[l] != 0)
+            .collect();
         let mask = layers.first().map(|&l| self.rows[l]).unwrap_or(0);
         if layers.iter().any(|&l| self.rows[l] != mask) {
             return None;
@@ -129,7 +131,12 @@ impl fmt::Display for SubstitutionMatrix {
         if let Some((modules, layers)) = self.as_product() {
             let m: String = modules.iter().map(|m| m.letter()).collect();
             let l: Vec<String> = layers.iter().map(|l| l.to_string()).collect();
-            return write!(f, "{}×{{{}}}", if m.is_empty() { "∅" } else { &m }, l.join(","));
+            return write!(
+                f,
+                "{}×{{{}}}",
+                if m.is_empty() { "∅" } else { &m },
+                l.join(",")
+            );
         }
         let rows: Vec<String> = (0..self.num_layers())
             .map(|l| {
@@ -185,7 +192,10 @@ mod tests {
         assert_eq!(full.common_prefix(&drop_l2), 2);
         let drop_q = SubstitutionMatrix::product(4, &Module::ALL[1..], &[0, 1, 2, 3]);
         assert_eq!(full.common_prefix(&drop_q), 0);
-        assert_eq!(drop_l2.as_product(), Some((Module::ALL.to_vec(), vec![0, 1, 3])));
+        assert_eq!(
+            drop_l2.as_product(),
+            Some((Module::ALL.to_vec(), vec![0, 1, 3]))
+        );
         let mut odd = drop_l2.clone();
         odd.toggle(0, Module::Q);
         assert_eq!(odd.as_product(), None);
