@@ -32,7 +32,14 @@ pub fn open_device(spec: &str) -> Result<Device> {
                     "this gms was built without CUDA; build it with scripts/build-cuda.sh or use --device cpu".into(),
                 ));
             }
-            cuda(ordinal).map_err(|e| bad(format!("cannot open GPU {ordinal} ({e})")))
+            cuda(ordinal).map_err(|e| {
+                // candle appends a backtrace to driver errors; one line is enough here.
+                let e = e.to_string();
+                let reason = e.lines().next().unwrap_or("no reason given");
+                bad(format!(
+                    "cannot open GPU {ordinal} ({reason}); check nvidia-smi or use --device cpu"
+                ))
+            })
         }
         _ => Err(bad("expected auto, cpu, cuda or cuda:N".into())),
     }
