@@ -54,6 +54,12 @@ pub enum Command {
 /// Parses arguments, runs the command, and turns errors into one line on stderr + exit code 2.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Evaluation spreads batches over the cores with single-threaded ops (model::threads);
+    // training steps one batch at a time, so it keeps candle's per-op threads. No other thread
+    // exists yet, as setting the environment requires.
+    if !matches!(cli.command, Some(Command::Train(_))) {
+        crate::model::threads::single_threaded_ops();
+    }
     let result = match cli.command {
         Some(Command::Search(c)) => c.run(),
         Some(Command::Eval(c)) => c.run(),

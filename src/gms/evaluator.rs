@@ -298,16 +298,16 @@ impl Evaluator {
     /// (test sets): a plain full forward pass, not cached here.
     pub fn count_correct(&self, matrix: &SubstitutionMatrix, set: &EncodedSet) -> Result<usize> {
         let model = crate::model::weight_view(&self.victim, &self.donor, matrix);
-        let mut correct = 0;
-        for batch in &set.batches {
+        let workers = crate::model::threads::batch_workers(self.victim.device());
+        let per_batch = crate::model::threads::map_parallel(&set.batches, workers, |batch| {
             let preds = argmax_rows(&model.logits(&batch.input)?)?;
-            correct += preds
+            Ok(preds
                 .iter()
                 .zip(&batch.labels)
                 .filter(|(p, l)| p == l)
-                .count();
-        }
-        Ok(correct)
+                .count())
+        })?;
+        Ok(per_batch.into_iter().sum())
     }
 
     fn embed_all(&self) -> Result<LayerStates> {
@@ -375,36 +375,46 @@ impl Evaluator {
                 .map(|s| vec![Vec::new(); s.batches.len()])
                 .collect()
         });
-        for &(set, b) in &self.order {
-            if record.done[set][b] {
-                continue;
-            }
-            let batch = &self.sets[set].batches[b];
-            let mut h = base[set][b][start].clone();
-            let mut kept: Vec<Tensor> = Vec::new();
-            if keep_states {
-                kept.extend(base[set][b][..=start].iter().cloned());
-            }
-            for (i, layer) in layers.iter().enumerate() {
-                let last = start + i + 1 == n;
-                h = self
-                    .victim
-                    .layer_forward(layer, &h, &batch.input.attention_bias, last)?;
+        let pending: Vec<(usize, usize)> = self
+            .order
+            .iter()
+            .copied()
+            .filter(|&(set, b)| !record.done[set][b])
+            .collect();
+        let workers = crate::model::threads::batch_workers(self.victim.device());
+        // One round runs `workers` batches side by side; the cutoff is checked between rounds.
+        for round in pending.chunks(workers) {
+            let outcomes = crate::model::threads::map_parallel(round, workers, |&(set, b)| {
+                let batch = &self.sets[set].batches[b];
+                let mut h = base[set][b][start].clone();
+                let mut kept: Vec<Tensor> = Vec::new();
                 if keep_states {
-                    kept.push(h.clone());
+                    kept.extend(base[set][b][..=start].iter().cloned());
                 }
-            }
-            self.stats.layer_runs += layers.len();
-            self.stats.layer_runs_skipped += start;
-            let preds = argmax_rows(&self.victim.head(&h)?)?;
-            let hits = preds
-                .iter()
-                .zip(&batch.labels)
-                .filter(|(p, l)| p == l)
-                .count();
-            record.add(set, b, batch.labels.len(), hits);
-            if let Some(s) = states.as_mut() {
-                s[set][b] = kept;
+                for (i, layer) in layers.iter().enumerate() {
+                    let last = start + i + 1 == n;
+                    h = self
+                        .victim
+                        .layer_forward(layer, &h, &batch.input.attention_bias, last)?;
+                    if keep_states {
+                        kept.push(h.clone());
+                    }
+                }
+                let preds = argmax_rows(&self.victim.head(&h)?)?;
+                let hits = preds
+                    .iter()
+                    .zip(&batch.labels)
+                    .filter(|(p, l)| p == l)
+                    .count();
+                Ok((hits, kept))
+            })?;
+            for (&(set, b), (hits, kept)) in round.iter().zip(outcomes) {
+                self.stats.layer_runs += layers.len();
+                self.stats.layer_runs_skipped += start;
+                record.add(set, b, self.sets[set].batches[b].labels.len(), hits);
+                if let Some(s) = states.as_mut() {
+                    s[set][b] = kept;
+                }
             }
             if let Some(c) = cutoff {
                 if !record.is_complete() && record.cannot_beat(baseline, c) {

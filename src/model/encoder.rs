@@ -345,6 +345,11 @@ impl Classifier {
         self.embeddings.word.dtype()
     }
 
+    /// The device the weights live on.
+    pub fn device(&self) -> &candle_core::Device {
+        self.embeddings.word.device()
+    }
+
     /// Embedding output `[b, t, h]`: hidden states at layer boundary 0.
     pub fn embed(&self, x: &BatchInput) -> Result<Tensor> {
         let e = &self.embeddings;

@@ -8,6 +8,7 @@ pub mod folder;
 pub mod gelu;
 pub mod random;
 pub mod substitution;
+pub mod threads;
 pub mod tokenize;
 
 pub use arch::{Architecture, Module};
