@@ -36,8 +36,7 @@ impl EvalCmd {
         let set = model.text_encoder()?.encode_set(&data.examples, &device)?;
         let mut correct = 0;
         let mut rows: Vec<Option<(Vec<f32>, u32)>> = vec![None; set.len];
-        for batch in &set.batches {
-            let logits = model.classifier.logits(&batch.input)?;
+        for (batch, logits) in set.batches.iter().zip(model.classifier.set_logits(&set)?) {
             let preds = argmax_rows(&logits)?;
             correct += preds
                 .iter()

@@ -4,7 +4,6 @@
 
 use crate::data::{Dataset, Example};
 use crate::error::{GmsError, Result};
-use crate::model::encoder::BatchInput;
 use crate::model::LoadedModel;
 use crate::train::dynamics::{inverse_gap, TrainingDynamics, DYNAMICS_FILE};
 use candle_core::{Device, D};
@@ -112,18 +111,13 @@ pub fn suspicion_scores(
     train.check_labels(model.folder.config.num_labels)?;
     let set = model.text_encoder()?.encode_set(&train.examples, device)?;
     let mut scores = vec![0.0; train.len()];
-    for batch in &set.batches {
-        let probs = label_probabilities(&model, &batch.input)?;
+    for (batch, logits) in set.batches.iter().zip(model.classifier.set_logits(&set)?) {
+        let probs = candle_nn::ops::softmax(&logits, D::Minus1)?.to_vec2::<f32>()?;
         for ((&r, &label), p) in batch.rows.iter().zip(&batch.labels).zip(probs) {
             scores[r] = inverse_gap(p[label as usize]);
         }
     }
     Ok((scores, ScoreSource::OnePass))
-}
-
-fn label_probabilities(model: &LoadedModel, input: &BatchInput) -> Result<Vec<Vec<f32>>> {
-    let logits = model.classifier.logits(input)?;
-    Ok(candle_nn::ops::softmax(&logits, D::Minus1)?.to_vec2::<f32>()?)
 }
 
 /// Builds both proxy sets for `victim` from its training set `train`.

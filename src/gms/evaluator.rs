@@ -298,16 +298,16 @@ impl Evaluator {
     /// (test sets): a plain full forward pass, not cached here.
     pub fn count_correct(&self, matrix: &SubstitutionMatrix, set: &EncodedSet) -> Result<usize> {
         let model = crate::model::weight_view(&self.victim, &self.donor, matrix);
-        let workers = crate::model::threads::batch_workers(self.victim.device());
-        let per_batch = crate::model::threads::map_parallel(&set.batches, workers, |batch| {
-            let preds = argmax_rows(&model.logits(&batch.input)?)?;
-            Ok(preds
+        let mut correct = 0;
+        for (batch, logits) in set.batches.iter().zip(model.set_logits(set)?) {
+            let preds = argmax_rows(&logits)?;
+            correct += preds
                 .iter()
                 .zip(&batch.labels)
                 .filter(|(p, l)| p == l)
-                .count())
-        })?;
-        Ok(per_batch.into_iter().sum())
+                .count();
+        }
+        Ok(correct)
     }
 
     fn embed_all(&self) -> Result<LayerStates> {

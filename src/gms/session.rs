@@ -265,8 +265,8 @@ pub fn device_name(device: &Device) -> String {
 /// The model's prediction for every row of `set`, in batch order.
 fn predictions(model: &Classifier, set: &EncodedSet) -> Result<Vec<u32>> {
     let mut out = Vec::with_capacity(set.len);
-    for batch in &set.batches {
-        out.extend(argmax_rows(&model.logits(&batch.input)?)?);
+    for logits in model.set_logits(set)? {
+        out.extend(argmax_rows(&logits)?);
     }
     Ok(out)
 }

@@ -461,6 +461,13 @@ impl Classifier {
         self.head(&h)
     }
 
+    /// Logits of every batch of `set` (`[rows, labels]` each, batch order), batches run side
+    /// by side where the CPU set-up allows (see [`crate::model::threads`]).
+    pub fn set_logits(&self, set: &crate::model::tokenize::EncodedSet) -> Result<Vec<Tensor>> {
+        let workers = crate::model::threads::batch_workers(self.device());
+        crate::model::threads::map_parallel(&set.batches, workers, |b| self.logits(&b.input))
+    }
+
     /// Every parameter tensor under its checkpoint name (for writing and training).
     pub fn named_tensors(&self) -> Vec<(String, Tensor)> {
         let arch = self.config.architecture;
