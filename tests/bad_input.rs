@@ -3,7 +3,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 struct Outcome {
     code: i32,
@@ -11,10 +10,7 @@ struct Outcome {
 }
 
 fn gms(args: &[&str]) -> Outcome {
-    let out = Command::new(env!("CARGO_BIN_EXE_gms"))
-        .args(args)
-        .output()
-        .expect("gms runs");
+    let out = common::gms_output(args);
     Outcome {
         code: out.status.code().unwrap_or(-1),
         stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),

@@ -9,19 +9,6 @@ use gms::gms::session::Session;
 use gms::model::encoder::argmax_rows;
 use gms::model::tokenize::masked_bias;
 use gms::model::LoadedModel;
-use std::process::Command;
-
-fn gms(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_gms"))
-        .args(args)
-        .output()
-        .expect("gms runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 #[test]
 fn bf16_evaluation_runs_and_reports_how_many_predictions_differ() {
@@ -127,7 +114,7 @@ fn gen_model_writes_a_loadable_classifier_of_the_asked_shape() {
     let kit = common::tiny_kit(1);
     let out = kit.dir.path().join("generated");
     let tok = kit.victim.to_str().unwrap();
-    let (ok, stdout, stderr) = gms(&[
+    let (ok, stdout, stderr) = common::gms(&[
         "gen-model",
         "--layers",
         "3",
@@ -179,7 +166,7 @@ fn gen_model_writes_a_loadable_classifier_of_the_asked_shape() {
         .to_vec2::<f32>()
         .unwrap();
     let again = kit.dir.path().join("again");
-    let (ok, _, stderr) = gms(&[
+    let (ok, _, stderr) = common::gms(&[
         "gen-model",
         "--layers",
         "3",
@@ -220,7 +207,7 @@ fn gen_model_refuses_bad_shapes_with_the_fix() {
     let tok = kit.victim.to_str().unwrap();
     let out = kit.dir.path().join("bad");
     let o = out.to_str().unwrap();
-    let (ok, _, stderr) = gms(&[
+    let (ok, _, stderr) = common::gms(&[
         "gen-model",
         "--hidden",
         "50",
@@ -235,7 +222,7 @@ fn gen_model_refuses_bad_shapes_with_the_fix() {
     ]);
     assert!(!ok);
     assert!(stderr.contains("does not divide --hidden 50"), "{stderr}");
-    let (ok, _, stderr) = gms(&[
+    let (ok, _, stderr) = common::gms(&[
         "gen-model",
         "--layers",
         "1",
@@ -257,7 +244,7 @@ fn gen_model_refuses_bad_shapes_with_the_fix() {
         stderr.contains("below the tokenizer's 45 tokens"),
         "{stderr}"
     );
-    let (ok, _, stderr) = gms(&[
+    let (ok, _, stderr) = common::gms(&[
         "gen-model",
         "--tokenizer-from",
         kit.dir.path().to_str().unwrap(),
@@ -276,7 +263,7 @@ fn search_cli_takes_dtype_and_says_so() {
     let kit = common::tiny_kit(1);
     let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
     let strategy = kit.dir.path().join("strategy.json");
-    let (ok, stdout, stderr) = gms(&[
+    let (ok, stdout, stderr) = common::gms(&[
         "search",
         "--victim",
         &s(&kit.victim),
@@ -309,7 +296,7 @@ fn search_cli_takes_dtype_and_says_so() {
             && device.contains("of 80 proxy-set predictions differ from f32"),
         "{device}"
     );
-    let (ok, _, stderr) = gms(&[
+    let (ok, _, stderr) = common::gms(&[
         "search",
         "--dtype",
         "f64",
@@ -341,7 +328,7 @@ fn bench_large_walks_every_step_and_reports_json() {
     std::fs::copy(&kit.clean, sets.join("clean.jsonl")).unwrap();
     std::fs::copy(&kit.suspect, sets.join("suspect.jsonl")).unwrap();
     for dtype in ["f32", "bf16"] {
-        let (ok, stdout, stderr) = gms(&[
+        let (ok, stdout, stderr) = common::gms(&[
             "bench",
             "--kit",
             fake.to_str().unwrap(),

@@ -6,22 +6,9 @@ mod common;
 
 use serde_json::Value;
 use std::path::Path;
-use std::process::Command;
-
-fn gms(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_gms"))
-        .args(args)
-        .output()
-        .expect("gms runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn eval_correct(model: &Path, data: &Path) -> (u64, u64) {
-    let (ok, stdout, stderr) = gms(&[
+    let (ok, stdout, stderr) = common::gms(&[
         "eval",
         "--model",
         model.to_str().unwrap(),
@@ -60,7 +47,7 @@ fn search_reproduces_the_reference_trace() {
     let work = tempfile::tempdir().unwrap();
     let strategy = work.path().join("strategy.json");
     let s = |p: &Path| p.to_str().unwrap().to_string();
-    let (ok, stdout, stderr) = gms(&[
+    let (ok, stdout, stderr) = common::gms(&[
         "search",
         "--victim",
         &s(&models.join("sst2_badnet")),
@@ -165,7 +152,7 @@ fn search_reproduces_the_reference_trace() {
     // The purified model on disk scores what the weight view scored.
     let purified = work.path().join("purified");
     let yaml = work.path().join("merge.yml");
-    let (ok, _, stderr) = gms(&[
+    let (ok, _, stderr) = common::gms(&[
         "apply",
         "--victim",
         &s(&models.join("sst2_badnet")),

@@ -159,3 +159,21 @@ pub fn tiny_kit(layers: usize) -> TinyKit {
     write_jsonl(&files.test_poison, &poison(60, 14));
     files
 }
+
+/// Runs the `gms` binary built for these tests.
+pub fn gms_output(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_gms"))
+        .args(args)
+        .output()
+        .expect("gms runs")
+}
+
+/// Runs `gms`; returns (success, stdout, stderr).
+pub fn gms(args: &[&str]) -> (bool, String, String) {
+    let out = gms_output(args);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
