@@ -24,9 +24,16 @@ use std::collections::HashMap;
 /// input of layer `l`, boundary `L` the last layer's output.
 pub type LayerStates = Vec<Vec<Vec<Tensor>>>;
 
-/// Memory allowed for anchor layer states (MiniLM-L6 on the kit's proxy sets: ~40 MB each,
-/// BERT-large: ~0.4 GB each).
-const ANCHOR_BUDGET_BYTES: usize = 1 << 30;
+/// Memory allowed for anchor layer states: 1 GiB in host memory, 8 GiB on a GPU (MiniLM-L6 on
+/// the kit's proxy sets: ~40 MB per state; BERT-large: ~0.45 GB).
+fn anchor_budget_bytes(device: &candle_core::Device) -> usize {
+    if device.is_cpu() {
+        1 << 30
+    } else {
+        8 << 30
+    }
+}
+
 /// More anchors than a greedy walk revisits buy nothing.
 const MAX_ANCHORS: usize = 16;
 
@@ -145,7 +152,8 @@ impl Evaluator {
             .flatten()
             .map(|t| t.elem_count() * t.dtype().size_in_bytes())
             .sum();
-        ev.max_anchors = (ANCHOR_BUDGET_BYTES / bytes.max(1)).clamp(1, MAX_ANCHORS);
+        ev.max_anchors =
+            (anchor_budget_bytes(ev.victim.device()) / bytes.max(1)).clamp(1, MAX_ANCHORS);
         ev.victim_states = states;
         Ok(ev)
     }
