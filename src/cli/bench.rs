@@ -377,5 +377,16 @@ fn render(runs: &[Run], device: &str, kit: &std::path::Path) -> String {
          2-core machine of this project's kind (7.7 s per evaluation, 593 s wall, 1.08 GB peak), \
          and 10.6 s on an H200."
     );
+    let _ = writeln!(
+        s,
+        "\nHow the CPU time was brought down (kit search, 2 cores, measured with `gms bench \
+         --quick`): candle's split-per-op threads 57 s under load and 35 s idle, against 43 s on \
+         one thread; batches side by side with single-threaded ops 30–34 s at 1024 tokens per \
+         batch; 512 tokens per batch 22 s (finer rounds for early abandonment), 384 → 22.0 s, \
+         256 → 25.3 s. Before that: a vectorised erf GELU (libm's scalar erf was ~11 % of the \
+         time) and a first-token-only last layer.\n\n\
+         GPU figures (CUDA build, `scripts/gpu-check.sh`) are not measured yet: no GPU was lent \
+         to the sessions so far."
+    );
     s
 }
