@@ -2,7 +2,7 @@
 
 use crate::device::open_device;
 use crate::gms::session::read_dataset;
-use crate::model::encoder::argmax_rows;
+use crate::model::encoder::{argmax_rows, count_matches};
 use crate::model::LoadedModel;
 use clap::Args;
 use std::path::PathBuf;
@@ -38,11 +38,7 @@ impl EvalCmd {
         let mut rows: Vec<Option<(Vec<f32>, u32)>> = vec![None; set.len];
         for (batch, logits) in set.batches.iter().zip(model.classifier.set_logits(&set)?) {
             let preds = argmax_rows(&logits)?;
-            correct += preds
-                .iter()
-                .zip(&batch.labels)
-                .filter(|(p, l)| p == l)
-                .count();
+            correct += count_matches(&preds, &batch.labels);
             if self.predictions.is_some() {
                 let values = logits.to_dtype(candle_core::DType::F32)?.to_vec2::<f32>()?;
                 for ((&row, v), p) in batch.rows.iter().zip(values).zip(&preds) {

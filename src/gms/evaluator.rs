@@ -13,7 +13,7 @@
 
 use crate::error::Result;
 use crate::gms::score::{metrics, score_counts, Baseline, Counts, Metrics};
-use crate::model::encoder::{argmax_rows, Classifier};
+use crate::model::encoder::{argmax_rows, count_matches, Classifier};
 use crate::model::substitution::{substituted_layer, SubstitutionMatrix};
 use crate::model::tokenize::EncodedSet;
 use candle_core::Tensor;
@@ -309,11 +309,7 @@ impl Evaluator {
         let mut correct = 0;
         for (batch, logits) in set.batches.iter().zip(model.set_logits(set)?) {
             let preds = argmax_rows(&logits)?;
-            correct += preds
-                .iter()
-                .zip(&batch.labels)
-                .filter(|(p, l)| p == l)
-                .count();
+            correct += count_matches(&preds, &batch.labels);
         }
         Ok(correct)
     }
@@ -409,11 +405,7 @@ impl Evaluator {
                     }
                 }
                 let preds = argmax_rows(&self.victim.head(&h)?)?;
-                let hits = preds
-                    .iter()
-                    .zip(&batch.labels)
-                    .filter(|(p, l)| p == l)
-                    .count();
+                let hits = count_matches(&preds, &batch.labels);
                 Ok((hits, kept))
             })?;
             for (&(set, b), (hits, kept)) in round.iter().zip(outcomes) {

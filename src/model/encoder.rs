@@ -534,6 +534,15 @@ impl Classifier {
     }
 }
 
+/// How many predictions equal their labels.
+pub fn count_matches(predictions: &[u32], labels: &[u32]) -> usize {
+    predictions
+        .iter()
+        .zip(labels)
+        .filter(|(p, l)| p == l)
+        .count()
+}
+
 /// Index of the largest value in each row of `logits` (`[b, labels]`); the lowest index wins
 /// ties, as DESIGN.md §1 fixes.
 pub fn argmax_rows(logits: &Tensor) -> Result<Vec<u32>> {
