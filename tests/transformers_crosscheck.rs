@@ -13,7 +13,10 @@ fn python() -> Option<String> {
     match std::env::var("GMS_PYTHON") {
         Ok(p) if !p.is_empty() => Some(p),
         _ => {
-            println!("SKIPPED transformers cross-check: set GMS_PYTHON to a python with torch and transformers");
+            common::skipped(
+                "transformers cross-check",
+                "set GMS_PYTHON to a python with torch and transformers",
+            );
             None
         }
     }
