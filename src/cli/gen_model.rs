@@ -118,7 +118,7 @@ impl GenModelCmd {
         if let Some((flag, _)) = positive.iter().find(|(_, v)| *v == 0) {
             bail!("{flag} must be at least 1");
         }
-        if self.hidden % self.heads != 0 {
+        if !self.hidden.is_multiple_of(self.heads) {
             bail!(
                 "--heads {} does not divide --hidden {}; pick heads that do (e.g. hidden/64)",
                 self.heads,

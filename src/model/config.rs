@@ -105,7 +105,7 @@ impl ModelConfig {
                 int(&["intermediate_size"])?,
             )
         };
-        if heads == 0 || hidden % heads != 0 {
+        if heads == 0 || !hidden.is_multiple_of(heads) {
             return Err(format!(
                 "hidden size {hidden} is not divisible by {heads} heads"
             ));
