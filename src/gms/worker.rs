@@ -185,6 +185,14 @@ struct Worker {
     events: UnboundedSender<WorkerEvent>,
     commands: UnboundedReceiver<Command>,
     stop: bool,
+    sweep: Option<Sweep>,
+}
+
+/// An α sweep in progress: one search per α, advanced a unit at a time between commands.
+struct Sweep {
+    alphas: Vec<f64>,
+    next: usize,
+    search: Option<GreedySearch>,
 }
 
 impl Worker {
@@ -204,6 +212,7 @@ impl Worker {
             events,
             commands,
             stop: false,
+            sweep: None,
         }
     }
 
@@ -241,7 +250,15 @@ impl Worker {
                 break;
             }
             let busy = (self.running || self.stepping) && self.search.finished().is_none();
-            if busy {
+            if self.sweep.is_some() {
+                // The sweep goes first (it was asked for last); commands still act between units.
+                if let Err(e) = self.advance_sweep() {
+                    self.sweep = None;
+                    self.send(WorkerEvent::Error {
+                        message: e.to_string(),
+                    });
+                }
+            } else if busy {
                 if let Err(e) = self.advance() {
                     self.send(WorkerEvent::Error {
                         message: e.to_string(),
@@ -334,7 +351,14 @@ impl Worker {
                 Ok(())
             }
             Command::Evaluate { tag, matrix } => self.evaluate(tag, matrix),
-            Command::Sweep(alphas) => self.sweep(&alphas),
+            Command::Sweep(alphas) => {
+                self.sweep = Some(Sweep {
+                    alphas,
+                    next: 0,
+                    search: None,
+                });
+                Ok(())
+            }
             Command::Export {
                 matrix,
                 json,
@@ -371,29 +395,38 @@ impl Worker {
         Ok(())
     }
 
-    fn sweep(&mut self, alphas: &[f64]) -> Result<()> {
+    /// One unit of the sweep: a unit of the current α's search, or the report of a finished α.
+    fn advance_sweep(&mut self) -> Result<()> {
         let layers = self.session.evaluator.num_layers();
-        for &alpha in alphas {
-            let params = SearchParams {
-                alpha,
-                ..self.search.params()
-            };
-            let mut search = GreedySearch::new(params, layers);
-            while search.finished().is_none() {
-                if let Ok(Command::Stop) = self.commands.try_recv() {
-                    self.stop = true;
-                    return Ok(());
+        let patience = self.search.params().patience;
+        let Some(sweep) = self.sweep.as_mut() else {
+            return Ok(());
+        };
+        let Some(search) = sweep.search.as_mut() else {
+            match sweep.alphas.get(sweep.next) {
+                Some(&alpha) => {
+                    sweep.search = Some(GreedySearch::new(SearchParams { alpha, patience }, layers))
                 }
-                search.advance(&mut self.session.evaluator)?;
+                None => {
+                    self.sweep = None;
+                    self.send(WorkerEvent::SweepDone);
+                }
             }
-            let best = search.best().expect("finished").clone();
-            let test = self.session.test_metrics(&best.matrix)?;
-            self.send(WorkerEvent::SweepPoint { alpha, best, test });
-            self.send(WorkerEvent::Stats {
-                stats: self.session.evaluator.stats,
-            });
+            return Ok(());
+        };
+        search.advance(&mut self.session.evaluator)?;
+        if search.finished().is_none() {
+            return Ok(());
         }
-        self.send(WorkerEvent::SweepDone);
+        let alpha = search.params().alpha;
+        let best = search.best().expect("finished").clone();
+        sweep.search = None;
+        sweep.next += 1;
+        let test = self.session.test_metrics(&best.matrix)?;
+        self.send(WorkerEvent::SweepPoint { alpha, best, test });
+        self.send(WorkerEvent::Stats {
+            stats: self.session.evaluator.stats,
+        });
         Ok(())
     }
 
