@@ -1,6 +1,8 @@
 //! The embedded demo: its assets load, reproduce the metrics recorded when they were made,
 //! and show what the demo promises (a working backdoor that GMS at least halves).
 
+mod common;
+
 use candle_core::Device;
 use gms::export::StrategyReport;
 use gms::gms::session::{Session, TestMetrics};
@@ -79,16 +81,15 @@ fn demo_assets_reproduce_their_recorded_metrics() {
 fn headless_demo_search_reproduces_the_recorded_result() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("strategy.json");
-    let run = std::process::Command::new(env!("CARGO_BIN_EXE_gms"))
-        .args(["search", "--demo", "--device", "cpu", "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let (ok, _, stderr) = common::gms(&[
+        "search",
+        "--demo",
+        "--device",
+        "cpu",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
     let report = StrategyReport::read(&out).unwrap();
     let recorded = gms::demo::recorded_metrics().unwrap().search;
     assert_eq!(counts(report.victim_test), counts(recorded.victim_test));

@@ -1,5 +1,7 @@
 //! `gms poison`: poisoning statistics of training sets and ASR test sets.
 
+mod common;
+
 use gms::data::poison::{poison_test, poison_training, Attack, BADNET_TRIGGERS};
 use gms::data::{Dataset, Example};
 use std::collections::HashMap;
@@ -171,19 +173,20 @@ fn cli_writes_a_poisoned_file() {
     let input = dir.path().join("in.jsonl");
     corpus(50).write_jsonl(&input).unwrap();
     let out = dir.path().join("out.jsonl");
-    let run = std::process::Command::new(env!("CARGO_BIN_EXE_gms"))
-        .args(["poison", "--attack", "badnet", "--in"])
-        .arg(&input)
-        .arg("--out")
-        .arg(&out)
-        .args(["--triggers", "zz,qq", "--rate", "0.5"])
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let (ok, _, stderr) = common::gms(&[
+        "poison",
+        "--attack",
+        "badnet",
+        "--in",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--triggers",
+        "zz,qq",
+        "--rate",
+        "0.5",
+    ]);
+    assert!(ok, "{stderr}");
     let written = Dataset::read(&out).unwrap();
     let poisoned = written
         .examples
@@ -191,18 +194,15 @@ fn cli_writes_a_poisoned_file() {
         .filter(|e| e.text.contains("zz") || e.text.contains("qq"))
         .count();
     assert_eq!(poisoned, 25);
-    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_gms"))
-        .args([
-            "poison",
-            "--attack",
-            "insertsent",
-            "--in",
-            "nope.jsonl",
-            "--out",
-        ])
-        .arg(&out)
-        .output()
-        .unwrap();
+    let missing = common::gms_output(&[
+        "poison",
+        "--attack",
+        "insertsent",
+        "--in",
+        "nope.jsonl",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     let err = String::from_utf8_lossy(&missing.stderr);
     assert_eq!(missing.status.code(), Some(2));
     assert!(

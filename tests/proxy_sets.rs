@@ -105,20 +105,20 @@ fn cli_writes_both_sets() {
     let dir = tempfile::tempdir().unwrap();
     let (victim, path, _) = setup(dir.path(), 30);
     let out = dir.path().join("sets");
-    let run = std::process::Command::new(env!("CARGO_BIN_EXE_gms"))
-        .args(["proxy-sets", "--device", "cpu", "--size", "50", "--victim"])
-        .arg(&victim)
-        .arg("--train")
-        .arg(&path)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let (ok, _, stderr) = common::gms(&[
+        "proxy-sets",
+        "--device",
+        "cpu",
+        "--size",
+        "50",
+        "--victim",
+        victim.to_str().unwrap(),
+        "--train",
+        path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
     for f in ["clean.jsonl", "suspect.jsonl"] {
         assert_eq!(
             Dataset::read(&out.join(f)).unwrap().len(),
