@@ -196,14 +196,6 @@ impl Evaluator {
         score_counts(alpha, self.baseline(), counts)
     }
 
-    /// Complete counts for `matrix` if the cache has them.
-    pub fn cached(&self, matrix: &SubstitutionMatrix) -> Option<Counts> {
-        self.records
-            .get(matrix)
-            .filter(|r| r.is_complete())
-            .map(|r| r.counts)
-    }
-
     /// Whether [`Self::evaluate`] would answer without a forward pass.
     pub fn answers_from_cache(&self, matrix: &SubstitutionMatrix, cutoff: Option<Cutoff>) -> bool {
         match self.records.get(matrix) {
@@ -213,11 +205,6 @@ impl Evaluator {
             }
             None => false,
         }
-    }
-
-    /// Number of strategies with a cached (complete or partial) result.
-    pub fn cache_len(&self) -> usize {
-        self.records.len()
     }
 
     /// Scores `matrix` on the proxy sets. With a cutoff, may stop early (see module docs).

@@ -200,11 +200,6 @@ impl GreedySearch {
         self.finished
     }
 
-    /// The step being worked on and its progress `(step, done, total)`.
-    pub fn progress(&self) -> (usize, usize, usize) {
-        (self.trace.len(), self.next, self.pending.len())
-    }
-
     /// Whether the next unit of work needs no forward pass.
     pub fn next_is_cached(&self, ev: &Evaluator) -> bool {
         if self.finished.is_some() {

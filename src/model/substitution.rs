@@ -93,11 +93,6 @@ impl SubstitutionMatrix {
         self.rows.iter().map(|r| r.count_ones() as usize).sum()
     }
 
-    /// Whether layer `layer` has any substituted module.
-    pub fn layer_touched(&self, layer: usize) -> bool {
-        self.rows[layer] != 0
-    }
-
     /// Number of leading layers in which `self` and `other` agree: a forward pass of one can
     /// reuse the other's hidden states up to that layer boundary.
     pub fn common_prefix(&self, other: &SubstitutionMatrix) -> usize {
