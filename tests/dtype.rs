@@ -114,29 +114,33 @@ fn gen_model_writes_a_loadable_classifier_of_the_asked_shape() {
     let kit = common::tiny_kit(1);
     let out = kit.dir.path().join("generated");
     let tok = kit.victim.to_str().unwrap();
-    let (ok, stdout, stderr) = common::gms(&[
-        "gen-model",
-        "--layers",
-        "3",
-        "--hidden",
-        "48",
-        "--heads",
-        "4",
-        "--intermediate",
-        "96",
-        "--labels",
-        "3",
-        "--seed",
-        "7",
-        "--tokenizer-from",
-        tok,
-        "--vocab-size",
-        "64",
-        "--max-positions",
-        "128",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    // The same shape and seed, written to `out`.
+    let generate = |out: &std::path::Path| {
+        common::gms(&[
+            "gen-model",
+            "--layers",
+            "3",
+            "--hidden",
+            "48",
+            "--heads",
+            "4",
+            "--intermediate",
+            "96",
+            "--labels",
+            "3",
+            "--seed",
+            "7",
+            "--tokenizer-from",
+            tok,
+            "--vocab-size",
+            "64",
+            "--max-positions",
+            "128",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let (ok, stdout, stderr) = generate(&out);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("wrote"), "{stdout}");
     let model = LoadedModel::load(&out, &Device::Cpu).unwrap();
@@ -166,29 +170,7 @@ fn gen_model_writes_a_loadable_classifier_of_the_asked_shape() {
         .to_vec2::<f32>()
         .unwrap();
     let again = kit.dir.path().join("again");
-    let (ok, _, stderr) = common::gms(&[
-        "gen-model",
-        "--layers",
-        "3",
-        "--hidden",
-        "48",
-        "--heads",
-        "4",
-        "--intermediate",
-        "96",
-        "--labels",
-        "3",
-        "--seed",
-        "7",
-        "--tokenizer-from",
-        tok,
-        "--vocab-size",
-        "64",
-        "--max-positions",
-        "128",
-        "--out",
-        again.to_str().unwrap(),
-    ]);
+    let (ok, _, stderr) = generate(&again);
     assert!(ok, "{stderr}");
     let twin = LoadedModel::load(&again, &Device::Cpu).unwrap();
     assert_eq!(

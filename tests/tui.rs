@@ -263,22 +263,19 @@ fn edit_evaluate_and_write_files_that_apply_accepts() {
 
     // `gms apply` accepts both strategies.
     for (i, strategy) in [json, export.join("strategy-2.json")].iter().enumerate() {
-        let status = std::process::Command::new(env!("CARGO_BIN_EXE_gms"))
-            .arg("apply")
-            .args(["--victim".as_ref(), kit.victim.as_os_str()])
-            .args(["--proxy".as_ref(), kit.proxy.as_os_str()])
-            .args(["--strategy".as_ref(), strategy.as_os_str()])
-            .args([
-                "--out".as_ref(),
-                out.path().join(format!("applied-{i}")).as_os_str(),
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            status.status.success(),
-            "{}",
-            String::from_utf8_lossy(&status.stderr)
-        );
+        let applied = out.path().join(format!("applied-{i}"));
+        let (ok, _, stderr) = common::gms(&[
+            "apply",
+            "--victim",
+            kit.victim.to_str().unwrap(),
+            "--proxy",
+            kit.proxy.to_str().unwrap(),
+            "--strategy",
+            strategy.to_str().unwrap(),
+            "--out",
+            applied.to_str().unwrap(),
+        ]);
+        assert!(ok, "{stderr}");
     }
 
     // Everything written: q quits at once.
