@@ -96,7 +96,7 @@ pub fn materialize() -> Result<PathBuf> {
         // Damaged (a user deleted files): start again.
         std::fs::remove_dir_all(&dir).map_err(|e| GmsError::output(&dir, e))?;
     }
-    let written = crate::export::atomic::write_dir(&dir, |tmp| {
+    let written = crate::atomic::write_dir(&dir, |tmp| {
         for a in ASSETS {
             let path = tmp.join(a.path);
             if let Some(parent) = path.parent() {

@@ -3,6 +3,7 @@
 //! Data flows `data` → `model` → `gms` (score, evaluator, search) → `export`; the CLI and the
 //! TUI are thin front ends over the same search worker.
 
+pub mod atomic;
 pub mod cli;
 pub mod data;
 pub mod demo;

@@ -57,7 +57,7 @@ impl ApplyCmd {
                 &self.victim,
                 &self.proxy,
             );
-            crate::export::atomic::write_file(y, text.as_bytes())?;
+            crate::atomic::write_file(y, text.as_bytes())?;
             println!("wrote {}", y.display());
         }
         Ok(())

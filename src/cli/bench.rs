@@ -172,7 +172,7 @@ impl BenchCmd {
             );
         }
         let report = render(&runs, &device_line, &self.kit);
-        crate::export::atomic::write_file(&self.out, report.as_bytes())?;
+        crate::atomic::write_file(&self.out, report.as_bytes())?;
         println!("{report}");
         println!("wrote {}", self.out.display());
         Ok(())

@@ -53,7 +53,7 @@ impl EvalCmd {
                 let line = serde_json::json!({"line": e.line, "label": e.label, "prediction": prediction, "logits": logits});
                 out.push_str(&format!("{line}\n"));
             }
-            crate::export::atomic::write_file(path, out.as_bytes())?;
+            crate::atomic::write_file(path, out.as_bytes())?;
         }
         let accuracy = correct as f64 / set.len as f64;
         if self.json {

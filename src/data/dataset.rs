@@ -120,7 +120,7 @@ impl Dataset {
             out.push_str(&v.to_string());
             out.push('\n');
         }
-        crate::export::atomic::write_file(path, out.as_bytes())
+        crate::atomic::write_file(path, out.as_bytes())
     }
 }
 

@@ -1,6 +1,5 @@
 //! Outputs: strategy JSON, the purified model folder, mergekit YAML — all written atomically.
 
-pub mod atomic;
 pub mod mergekit;
 pub mod model;
 pub mod strategy;

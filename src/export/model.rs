@@ -86,7 +86,7 @@ pub fn write_purified_model(
             "the proxy checkpoint is incomplete; re-save it",
         ));
     }
-    crate::export::atomic::write_dir(out, |tmp| {
+    crate::atomic::write_dir(out, |tmp| {
         copy_side_files(&victim.dir, tmp)?;
         let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
         let path = tmp.join("model.safetensors");

@@ -229,7 +229,7 @@ impl StrategyReport {
     /// Writes the report as pretty JSON, atomically.
     pub fn write(&self, path: &Path) -> Result<()> {
         let json = serde_json::to_string_pretty(self).expect("reports serialize");
-        crate::export::atomic::write_file(path, format!("{json}\n").as_bytes())
+        crate::atomic::write_file(path, format!("{json}\n").as_bytes())
     }
 }
 

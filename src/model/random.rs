@@ -80,7 +80,7 @@ pub fn write_random_model(dir: &Path, spec: &RandomModelSpec) -> Result<()> {
         TokenizerSource::Words(words) => {
             let tok = wordpiece_tokenizer_json(words);
             let text = serde_json::to_string_pretty(&tok).expect("json");
-            crate::export::atomic::write_file(&dir.join("tokenizer.json"), text.as_bytes())?;
+            crate::atomic::write_file(&dir.join("tokenizer.json"), text.as_bytes())?;
             SPECIAL_TOKENS.len() + words.len()
         }
         TokenizerSource::CopyFrom(src) => {
@@ -99,7 +99,7 @@ pub fn write_random_model(dir: &Path, spec: &RandomModelSpec) -> Result<()> {
         }
     };
     let config = config_json(spec, vocab_size);
-    crate::export::atomic::write_file(
+    crate::atomic::write_file(
         &dir.join("config.json"),
         serde_json::to_string_pretty(&config)
             .expect("json")

@@ -70,7 +70,7 @@ impl TrainingDynamics {
     /// Writes the record atomically.
     pub fn write(&self, path: &Path) -> Result<()> {
         let text = serde_json::to_string(self).map_err(|e| GmsError::output(path, e))?;
-        crate::export::atomic::write_file(path, text.as_bytes())
+        crate::atomic::write_file(path, text.as_bytes())
     }
 
     /// Mean over epochs of 1/(1 − p(label)) per row: DESIGN.md §1's suspicion score.

@@ -246,7 +246,7 @@ fn open_start(opts: &TrainOptions, data: &Dataset) -> Result<StartFolder> {
             let config_path = staging.path().join("config.json");
             let pretty = serde_json::to_string_pretty(&json)
                 .map_err(|e| GmsError::output(&config_path, e))?;
-            crate::export::atomic::write_file(&config_path, pretty.as_bytes())?;
+            crate::atomic::write_file(&config_path, pretty.as_bytes())?;
             let folder = ModelFolder::open(staging.path())?;
             Ok(StartFolder {
                 out_dtype: dtype_named(config.dtype.as_deref()),
@@ -488,7 +488,7 @@ fn write_model(
                 .to_device(&Device::Cpu)?,
         );
     }
-    crate::export::atomic::write_dir(out, |tmp| {
+    crate::atomic::write_dir(out, |tmp| {
         copy_side_files(&start.folder.dir, tmp)?;
         let path = tmp.join("model.safetensors");
         let meta = HashMap::from([("format".to_string(), "pt".to_string())]);

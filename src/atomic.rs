@@ -1,7 +1,9 @@
 //! Atomic outputs: a file or folder appears complete or not at all.
+//!
+//! A leaf of the crate (it imports only [`crate::error`]), so every layer that writes files
+//! uses the same temporary-then-rename dance.
 
 use crate::error::{GmsError, Result};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 fn parent_of(path: &Path) -> PathBuf {
@@ -13,15 +15,21 @@ fn parent_of(path: &Path) -> PathBuf {
 
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
 pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_file_with(path, |tmp| std::fs::write(tmp, bytes))
+}
+
+/// Writes `path` by letting `fill` write a temporary file beside it (for writers that take a
+/// path, such as safetensors' streaming serializer), then syncing and renaming it into place.
+pub fn write_file_with(path: &Path, fill: impl FnOnce(&Path) -> std::io::Result<()>) -> Result<()> {
     let dir = parent_of(path);
-    let mut tmp = tempfile::Builder::new()
+    let tmp = tempfile::Builder::new()
         .prefix(".gms-")
         .tempfile_in(&dir)
         .map_err(|e| GmsError::output(path, e))?;
-    tmp.write_all(bytes)
-        .map_err(|e| GmsError::output(path, e))?;
-    tmp.as_file()
-        .sync_all()
+    fill(tmp.path()).map_err(|e| GmsError::output(path, e))?;
+    // `fill` may have replaced the file behind the handle: sync what the path names now.
+    std::fs::File::open(tmp.path())
+        .and_then(|f| f.sync_all())
         .map_err(|e| GmsError::output(path, e))?;
     // tempfile creates 0600; outputs are ordinary files for whoever reads the folder.
     set_mode(tmp.path(), 0o644).map_err(|e| GmsError::output(path, e))?;
@@ -30,21 +38,27 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Fails unless `dest` is free for a new output folder: absent, or an empty folder. Callers
+/// check before long work so a run is not wasted on an output it cannot write.
+pub fn check_new_dir(dest: &Path) -> Result<()> {
+    let used = dest.exists()
+        && std::fs::read_dir(dest)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true);
+    if used {
+        return Err(GmsError::Output {
+            path: dest.to_path_buf(),
+            problem: "it already exists and is not empty".into(),
+            fix: "choose a new output folder or remove the old one",
+        });
+    }
+    Ok(())
+}
+
 /// Fills a new folder at `dest` by calling `fill` on a temporary folder beside it, then renames
 /// it into place. `dest` must not exist (or be an empty folder), so nothing is overwritten.
 pub fn write_dir(dest: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    if dest.exists() {
-        let empty = std::fs::read_dir(dest)
-            .map(|mut d| d.next().is_none())
-            .unwrap_or(false);
-        if !empty {
-            return Err(GmsError::Output {
-                path: dest.to_path_buf(),
-                problem: "it already exists and is not empty".into(),
-                fix: "choose a new output folder or remove the old one",
-            });
-        }
-    }
+    check_new_dir(dest)?;
     let parent = parent_of(dest);
     std::fs::create_dir_all(&parent).map_err(|e| GmsError::output(&parent, e))?;
     let tmp = tempfile::Builder::new()
@@ -93,5 +107,14 @@ mod tests {
         write_dir(&dest, |tmp| write_file(&tmp.join("a"), b"y")).unwrap();
         assert_eq!(std::fs::read(dest.join("a")).unwrap(), b"y");
         assert!(write_dir(&dest, |_| Ok(())).is_err());
+    }
+
+    #[test]
+    fn failed_file_fill_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("f");
+        let r = write_file_with(&dest, |_| Err(std::io::Error::other("boom")));
+        assert!(r.is_err());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }
