@@ -5,10 +5,10 @@ mod common;
 
 use candle_core::Device;
 use common::WORDS;
-use gms::data::proxy_sets::{build, suspicion_scores, ScoreSource};
+use gms::data::dynamics::{TrainingDynamics, DYNAMICS_FILE};
 use gms::data::{Dataset, Example};
+use gms::gms::proxy_sets::{build, suspicion_scores, ScoreSource};
 use gms::model::random::{write_random_model, RandomModelSpec};
-use gms::train::dynamics::{TrainingDynamics, DYNAMICS_FILE};
 use std::path::{Path, PathBuf};
 
 fn setup(dir: &Path, rows: usize) -> (PathBuf, PathBuf, Dataset) {
@@ -144,7 +144,7 @@ fn the_same_seed_for_poisoning_and_sampling_gives_an_ordinary_clean_sample() {
         triggers: vec!["cf".into()],
     };
     let poisoned = poison_training(&data, &attack, 0, 0.2, 42).unwrap();
-    let sets = gms::data::proxy_sets::select(
+    let sets = gms::gms::proxy_sets::select(
         &poisoned.dataset,
         &[0.0; 1000],
         200,

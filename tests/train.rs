@@ -5,11 +5,11 @@ mod common;
 
 use candle_core::Device;
 use common::WORDS;
+use gms::data::dynamics::{TrainingDynamics, DYNAMICS_FILE};
 use gms::data::{Dataset, Example};
 use gms::model::folder::{for_each_tensor, ModelFolder};
 use gms::model::random::{write_random_model, RandomModelSpec};
 use gms::model::LoadedModel;
-use gms::train::dynamics::{TrainingDynamics, DYNAMICS_FILE};
 use gms::train::{train, Start, TrainOptions};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

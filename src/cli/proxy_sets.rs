@@ -1,8 +1,8 @@
 //! `gms proxy-sets`: the clean and suspect proxy sets for a victim and its training set.
 
-use crate::data::proxy_sets::{build, ScoreSource, DEFAULT_SIZE};
 use crate::data::Dataset;
 use crate::device::open_device;
+use crate::gms::proxy_sets::{build, ScoreSource, DEFAULT_SIZE};
 use clap::Args;
 use std::path::PathBuf;
 

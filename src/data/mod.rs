@@ -1,8 +1,8 @@
-//! Datasets: reading labelled sentences (JSONL, TSV, CSV), writing them back, and the
-//! sets GMS works on.
+//! Datasets: reading labelled sentences (JSONL, TSV, CSV), writing them back, poisoning them,
+//! and the per-row training record a trainer leaves beside a model.
 
 pub mod dataset;
+pub mod dynamics;
 pub mod poison;
-pub mod proxy_sets;
 
 pub use dataset::{Dataset, Example};

@@ -1,7 +1,8 @@
-//! Guided Module Substitution: the score, the evaluator with its caches, the greedy search
-//! and the worker that runs it for the CLI and the TUI.
+//! Guided Module Substitution: the proxy sets, the score, the evaluator with its caches, the
+//! greedy search and the worker that runs it for the CLI and the TUI.
 
 pub mod evaluator;
+pub mod proxy_sets;
 pub mod score;
 pub mod search;
 pub mod session;

@@ -7,9 +7,9 @@
 //! small models are regularised by few epochs rather than by noise. Every trainable tensor is
 //! checked to receive a gradient on the first step, so a silently cut graph fails loudly.
 
-pub mod dynamics;
 pub mod vocab;
 
+use crate::data::dynamics::{TrainingDynamics, DYNAMICS_FILE};
 use crate::data::{Dataset, Example};
 use crate::error::{GmsError, Result};
 use crate::model::arch::Architecture;
@@ -20,7 +20,6 @@ use crate::model::random::{write_random_model, RandomModelSpec, TokenizerSource}
 use crate::model::tokenize::{batch_rows, EncodedRow, TextEncoder, MAX_TOKENS};
 use candle_core::{DType, Device, Tensor, Var, D};
 use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
-use dynamics::{TrainingDynamics, DYNAMICS_FILE};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;

@@ -1,5 +1,8 @@
 //! The per-epoch record of training-set confidences that `gms train` leaves beside a model
 //! (`training_dynamics.json`), from which `gms proxy-sets` ranks suspect rows.
+//!
+//! Its format lives with the data because it is a per-row record of a training set: the
+//! trainer writes it and proxy-set building (in `gms`) reads it.
 
 use crate::error::{GmsError, Result};
 use serde::{Deserialize, Serialize};

@@ -2,10 +2,10 @@
 //! (DESIGN.md §1): D_c = rows sampled at random, D_p = the rows the victim found easiest,
 //! by mean over epochs of 1/(1 − p(label)).
 
+use crate::data::dynamics::{inverse_gap, TrainingDynamics, DYNAMICS_FILE};
 use crate::data::{Dataset, Example};
 use crate::error::{GmsError, Result};
 use crate::model::LoadedModel;
-use crate::train::dynamics::{inverse_gap, TrainingDynamics, DYNAMICS_FILE};
 use candle_core::{Device, D};
 use rand::rngs::StdRng;
 use rand::seq::index::sample;
