@@ -6,7 +6,7 @@
 //! The files are written once into a cache folder named by their content hash and reused.
 
 use crate::error::{GmsError, Result};
-use crate::export::StrategyReport;
+use crate::gms::report::StrategyReport;
 use crate::gms::session::SearchInputs;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

@@ -4,7 +4,7 @@
 mod common;
 
 use candle_core::Device;
-use gms::export::StrategyReport;
+use gms::gms::report::StrategyReport;
 use gms::gms::session::{Session, TestMetrics};
 use gms::model::encoder::argmax_rows;
 use gms::model::{LoadedModel, SubstitutionMatrix};

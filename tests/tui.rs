@@ -44,6 +44,7 @@ impl Bench {
                 running: false,
                 test_at_end: true,
             },
+            gms::export::write_export,
         );
         let mut bench = Bench {
             app: App::new(params, export_dir),
@@ -249,15 +250,15 @@ fn edit_evaluate_and_write_files_that_apply_accepts() {
     b.key(KeyCode::Char('w'));
     b.pump_until(|_, e| matches!(e, WorkerEvent::Exported { .. }));
     let json = export.join("strategy-1.json");
-    let report = gms::export::StrategyReport::read(&json).unwrap();
+    let report = gms::gms::report::StrategyReport::read(&json).unwrap();
     assert_eq!(report.matrix(), expected);
-    assert_eq!(report.origin, "manual");
+    assert_eq!(report.origin, gms::gms::report::Origin::Manual);
     assert!(!b.app.unsaved(), "written");
     b.key(KeyCode::Char('f'));
     b.key(KeyCode::Char('W'));
     b.pump_until(|_, e| matches!(e, WorkerEvent::Exported { .. }));
-    let greedy = gms::export::StrategyReport::read(&export.join("strategy-2.json")).unwrap();
-    assert_eq!(greedy.origin, "greedy");
+    let greedy = gms::gms::report::StrategyReport::read(&export.join("strategy-2.json")).unwrap();
+    assert_eq!(greedy.origin, gms::gms::report::Origin::Greedy);
     assert_eq!(greedy.matrix(), best);
     assert!(export.join("model-2/config.json").is_file());
 

@@ -1,7 +1,8 @@
 //! `gms apply`: write the purified model for a strategy file.
 
 use crate::export::mergekit::mergekit_yaml;
-use crate::export::{write_purified_model, StrategyReport};
+use crate::export::write_purified_model;
+use crate::gms::report::StrategyReport;
 use crate::model::ModelFolder;
 use anyhow::bail;
 use clap::Args;

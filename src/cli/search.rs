@@ -75,6 +75,7 @@ impl SearchCmd {
                 running: true,
                 test_at_end: true,
             },
+            crate::export::write_export,
         );
         let mut lines: Vec<String> = Vec::new();
         let mut failure = None;

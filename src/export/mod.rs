@@ -1,8 +1,22 @@
 //! Outputs: strategy JSON, the purified model folder, mergekit YAML — all written atomically.
+//!
+//! This layer only serialises what the search side computed; it runs no model.
 
 pub mod mergekit;
 pub mod model;
 pub mod strategy;
 
 pub use model::write_purified_model;
-pub use strategy::{ReportParts, StrategyReport};
+
+use crate::error::Result;
+use crate::gms::worker::ExportFiles;
+
+/// Writes what a worker export asked for: the strategy JSON and, when wanted, the purified
+/// model folder. Front ends hand this to [`crate::gms::worker::spawn`].
+pub fn write_export(files: &ExportFiles<'_>) -> Result<()> {
+    files.report.write(files.json)?;
+    if let Some(dir) = files.model {
+        write_purified_model(files.victim, files.proxy, &files.report.matrix(), dir)?;
+    }
+    Ok(())
+}

@@ -1,199 +1,11 @@
-//! The strategy JSON: what `gms search` and the TUI's `w` write and `gms apply` reads.
+//! The strategy JSON: what `gms search` and the TUI's `w` write and `gms apply` reads. The
+//! report itself is built by the search side ([`crate::gms::report`]); this is its file form.
 
 use crate::error::{GmsError, Result};
-use crate::gms::score::Baseline;
-use crate::gms::search::{Move, TraceStep};
-use crate::gms::session::{Session, TestMetrics};
-use crate::model::{Module, SubstitutionMatrix};
-use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
-
-/// Accuracy and ASR on the proxy sets.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct ProxyMetrics {
-    /// Clean proxy accuracy.
-    pub acc: f64,
-    /// Suspect proxy ASR.
-    pub asr: f64,
-}
-
-/// One row of the greedy path.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TraceRow {
-    /// Step number (0 = initial full substitution).
-    pub step: usize,
-    /// `start`, `-module X` or `-layer N`.
-    #[serde(rename = "move")]
-    pub mv: String,
-    /// Substituted modules after the step.
-    pub modules: Vec<Module>,
-    /// Substituted layers after the step.
-    pub layers: Vec<usize>,
-    /// Clean proxy accuracy.
-    pub acc: f64,
-    /// Suspect proxy ASR.
-    pub asr: f64,
-    /// Relative accuracy drop.
-    pub acc_drop: f64,
-    /// Relative ASR drop.
-    pub asr_drop: f64,
-    /// Score under the report's α.
-    pub score: f64,
-    /// Whether the step set a new best.
-    pub improved: bool,
-}
-
-/// A file input and its fingerprint.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct InputRef {
-    /// Path as given.
-    pub path: PathBuf,
-    /// sha256 of its contents (for a model: config.json and weight files).
-    pub sha256: String,
-}
-
-/// The inputs a strategy was found with.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ReportInputs {
-    /// Victim model folder.
-    pub victim: InputRef,
-    /// Proxy model folder.
-    pub proxy: InputRef,
-    /// Clean proxy set.
-    pub clean: InputRef,
-    /// Suspect proxy set.
-    pub suspect: InputRef,
-    /// Clean test set.
-    pub test_clean: Option<InputRef>,
-    /// Poisoned test set.
-    pub test_poison: Option<InputRef>,
-}
-
-/// A substitution strategy with how it was found and how it scores.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StrategyReport {
-    /// Version of gms that wrote it.
-    pub gms_version: String,
-    /// How it was chosen: `greedy` (the paper's search) or `manual`.
-    pub origin: String,
-    /// Substituted module types (for a non-product strategy: every module used somewhere).
-    pub modules: Vec<Module>,
-    /// Substituted layers (for a non-product strategy: every layer touched).
-    pub layers: Vec<usize>,
-    /// The authoritative cell list: `[layer, "Q"]` pairs.
-    pub cells: Vec<(usize, Module)>,
-    /// Number of layers of the model.
-    pub num_layers: usize,
-    /// Accuracy weight α.
-    pub alpha: f64,
-    /// Patience.
-    pub patience: usize,
-    /// Score of the strategy under α.
-    pub score: f64,
-    /// The strategy on the proxy sets.
-    pub proxy: ProxyMetrics,
-    /// The victim on the proxy sets.
-    pub baseline: ProxyMetrics,
-    /// The greedy path (empty for a manual strategy).
-    pub trace: Vec<TraceRow>,
-    /// Strategies scored by the search.
-    pub evaluations: usize,
-    /// The purified model on the test sets, when given.
-    pub test: Option<TestMetrics>,
-    /// The victim on the test sets, when given.
-    pub victim_test: Option<TestMetrics>,
-    /// Input paths and fingerprints.
-    pub inputs: ReportInputs,
-}
-
-/// The trace's move name, ASCII for scripts.
-pub fn move_name(mv: Move) -> String {
-    match mv {
-        Move::Start => "start".into(),
-        Move::DropModule(m) => format!("-module {m}"),
-        Move::DropLayer(l) => format!("-layer {l}"),
-    }
-}
-
-impl TraceRow {
-    /// A report row from a search step.
-    pub fn from_step(s: &TraceStep) -> TraceRow {
-        let m = &s.point.metrics;
-        TraceRow {
-            step: s.step,
-            mv: move_name(s.point.mv),
-            modules: s.point.modules.clone(),
-            layers: s.point.layers.clone(),
-            acc: m.acc,
-            asr: m.asr,
-            acc_drop: m.acc_drop,
-            asr_drop: m.asr_drop,
-            score: m.score,
-            improved: s.improved,
-        }
-    }
-}
-
-/// What a strategy report is built from.
-pub struct ReportParts<'a> {
-    /// The strategy.
-    pub matrix: &'a SubstitutionMatrix,
-    /// `greedy` or `manual`.
-    pub origin: &'a str,
-    /// α.
-    pub alpha: f64,
-    /// Patience.
-    pub patience: usize,
-    /// The greedy path.
-    pub trace: &'a [TraceStep],
-    /// Strategies scored.
-    pub evaluations: usize,
-}
+use crate::gms::report::StrategyReport;
+use std::path::Path;
 
 impl StrategyReport {
-    /// Builds the report, scoring the strategy (from the cache when possible) and the test sets.
-    pub fn build(session: &mut Session, parts: ReportParts<'_>) -> Result<StrategyReport> {
-        let counts = session.evaluator.evaluate(parts.matrix, None)?.counts;
-        let metrics = session.evaluator.metrics(parts.alpha, &counts);
-        let baseline: Baseline = session.evaluator.baseline();
-        let empty = SubstitutionMatrix::empty(parts.matrix.num_layers());
-        let test = session.test_metrics(parts.matrix)?;
-        let victim_test = session.test_metrics(&empty)?;
-        let cells = parts.matrix.cells();
-        let (modules, layers) = parts.matrix.as_product().unwrap_or_else(|| {
-            let mut m: Vec<Module> = cells.iter().map(|c| c.1).collect();
-            m.sort();
-            m.dedup();
-            let mut l: Vec<usize> = cells.iter().map(|c| c.0).collect();
-            l.dedup();
-            (m, l)
-        });
-        Ok(StrategyReport {
-            gms_version: env!("CARGO_PKG_VERSION").to_string(),
-            origin: parts.origin.to_string(),
-            modules,
-            layers,
-            cells,
-            num_layers: parts.matrix.num_layers(),
-            alpha: parts.alpha,
-            patience: parts.patience,
-            score: metrics.score,
-            proxy: ProxyMetrics {
-                acc: metrics.acc,
-                asr: metrics.asr,
-            },
-            baseline: ProxyMetrics {
-                acc: baseline.acc,
-                asr: baseline.asr,
-            },
-            trace: parts.trace.iter().map(TraceRow::from_step).collect(),
-            evaluations: parts.evaluations,
-            test,
-            victim_test,
-            inputs: report_inputs(session)?,
-        })
-    }
-
     /// Reads a report written by gms, validating its cells.
     pub fn read(path: &Path) -> Result<StrategyReport> {
         let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
@@ -221,11 +33,6 @@ impl StrategyReport {
         Ok(report)
     }
 
-    /// The strategy's cell set.
-    pub fn matrix(&self) -> SubstitutionMatrix {
-        SubstitutionMatrix::from_cells(self.num_layers, &self.cells).expect("validated on read")
-    }
-
     /// Writes the report as pretty JSON, atomically.
     pub fn write(&self, path: &Path) -> Result<()> {
         let json = serde_json::to_string_pretty(self).expect("reports serialize");
@@ -233,26 +40,72 @@ impl StrategyReport {
     }
 }
 
-fn report_inputs(s: &Session) -> Result<ReportInputs> {
-    let file = |p: &PathBuf| -> Result<InputRef> {
-        Ok(InputRef {
-            path: p.clone(),
-            sha256: crate::model::folder::sha256_files(std::slice::from_ref(p))?,
-        })
-    };
-    let i = &s.inputs;
-    Ok(ReportInputs {
-        victim: InputRef {
-            path: i.victim.clone(),
-            sha256: s.victim_folder.fingerprint()?,
-        },
-        proxy: InputRef {
-            path: i.proxy.clone(),
-            sha256: s.proxy_folder.fingerprint()?,
-        },
-        clean: file(&i.clean)?,
-        suspect: file(&i.suspect)?,
-        test_clean: i.test_clean.as_ref().map(file).transpose()?,
-        test_poison: i.test_poison.as_ref().map(file).transpose()?,
-    })
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gms::report::Origin;
+    use crate::gms::search::Move;
+    use crate::model::Module;
+
+    /// A strategy file as gms wrote them before origin and moves were typed (trimmed from the
+    /// demo's `metrics.json`): it must still read, and write back to the same JSON.
+    const WRITTEN_BEFORE: &str = r#"{
+      "gms_version": "0.1.0", "origin": "greedy", "modules": ["K", "V"], "layers": [0, 1],
+      "cells": [[0, "K"], [0, "V"], [1, "K"], [1, "V"]], "num_layers": 2, "alpha": 0.4,
+      "patience": 5, "score": 0.47, "proxy": {"acc": 0.675, "asr": 0.735},
+      "baseline": {"acc": 0.85, "asr": 1.0},
+      "trace": [
+        {"step": 0, "move": "start", "modules": ["Q", "K", "V", "O", "F", "P"], "layers": [0, 1],
+         "acc": 0.64, "asr": 0.74, "acc_drop": 0.24, "asr_drop": 0.26, "score": 0.45, "improved": true},
+        {"step": 1, "move": "-module O", "modules": ["Q", "K", "V", "F", "P"], "layers": [0, 1],
+         "acc": 0.655, "asr": 0.73, "acc_drop": 0.22, "asr_drop": 0.27, "score": 0.47, "improved": true},
+        {"step": 2, "move": "-layer 1", "modules": ["Q", "K", "V", "F", "P"], "layers": [0],
+         "acc": 0.6, "asr": 0.8, "acc_drop": 0.29, "asr_drop": 0.2, "score": 0.4, "improved": false}
+      ],
+      "evaluations": 12, "test": null, "victim_test": null,
+      "inputs": {
+        "victim": {"path": "v", "sha256": "00"}, "proxy": {"path": "p", "sha256": "11"},
+        "clean": {"path": "c.jsonl", "sha256": "22"}, "suspect": {"path": "s.jsonl", "sha256": "33"},
+        "test_clean": null, "test_poison": null
+      }
+    }"#;
+
+    #[test]
+    fn strategy_files_written_before_typed_moves_read_and_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("old.json");
+        std::fs::write(&old, WRITTEN_BEFORE).unwrap();
+        let report = StrategyReport::read(&old).unwrap();
+        assert_eq!(report.origin, Origin::Greedy);
+        let moves: Vec<Move> = report.trace.iter().map(|r| r.mv).collect();
+        assert_eq!(
+            moves,
+            [Move::Start, Move::DropModule(Module::O), Move::DropLayer(1)]
+        );
+
+        let again = dir.path().join("again.json");
+        report.write(&again).unwrap();
+        let json = |p: &Path| -> serde_json::Value {
+            serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+        };
+        assert_eq!(json(&again), json(&old), "the JSON spelling is unchanged");
+
+        let manual = WRITTEN_BEFORE.replace("\"greedy\"", "\"manual\"");
+        std::fs::write(&old, manual).unwrap();
+        assert_eq!(StrategyReport::read(&old).unwrap().origin, Origin::Manual);
+    }
+
+    #[test]
+    fn unknown_moves_and_origins_are_refused_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.json");
+        for (from, to) in [("\"-layer 1\"", "\"-layer x\""), ("\"greedy\"", "\"beam\"")] {
+            std::fs::write(&path, WRITTEN_BEFORE.replace(from, to)).unwrap();
+            let err = StrategyReport::read(&path).unwrap_err().to_string();
+            assert!(
+                err.contains("bad.json") && err.contains("not a gms strategy"),
+                "{err}"
+            );
+        }
+    }
 }

@@ -3,6 +3,7 @@
 
 pub mod evaluator;
 pub mod proxy_sets;
+pub mod report;
 pub mod score;
 pub mod search;
 pub mod session;

@@ -33,12 +33,56 @@ pub enum Move {
     DropLayer(usize),
 }
 
-impl fmt::Display for Move {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Move {
+    /// The one spelling of a move, with `minus` marking a drop: `−` on screen (Display), `-`
+    /// in the strategy JSON ([`Move::ascii`]).
+    fn write_with(self, f: &mut impl fmt::Write, minus: char) -> fmt::Result {
         match self {
             Move::Start => write!(f, "start"),
-            Move::DropModule(m) => write!(f, "−module {m}"),
-            Move::DropLayer(l) => write!(f, "−layer {l}"),
+            Move::DropModule(m) => write!(f, "{minus}module {m}"),
+            Move::DropLayer(l) => write!(f, "{minus}layer {l}"),
+        }
+    }
+
+    /// The move in ASCII (`start`, `-module Q`, `-layer 3`), as the strategy JSON spells it
+    /// for scripts.
+    pub fn ascii(self) -> String {
+        let mut s = String::new();
+        self.write_with(&mut s, '-').expect("writing to a String");
+        s
+    }
+}
+
+/// People read `−module Q` (a real minus sign).
+impl fmt::Display for Move {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_with(f, '−')
+    }
+}
+
+/// Parses either spelling ([`Move::ascii`] or Display).
+impl std::str::FromStr for Move {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Move, String> {
+        let unknown = || format!("unknown move \"{text}\" (expected start, -module X or -layer N)");
+        if text == "start" {
+            return Ok(Move::Start);
+        }
+        let drop = text
+            .strip_prefix('-')
+            .or_else(|| text.strip_prefix('−'))
+            .ok_or_else(unknown)?;
+        if let Some(m) = drop.strip_prefix("module ") {
+            let mut letters = m.chars();
+            return match (letters.next().and_then(Module::from_letter), letters.next()) {
+                (Some(module), None) => Ok(Move::DropModule(module)),
+                _ => Err(unknown()),
+            };
+        }
+        match drop.strip_prefix("layer ").map(str::parse) {
+            Some(Ok(layer)) => Ok(Move::DropLayer(layer)),
+            _ => Err(unknown()),
         }
     }
 }
@@ -441,5 +485,35 @@ impl SearchParams {
             });
         }
         Ok(SearchParams { alpha, patience })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moves_parse_from_either_spelling() {
+        for mv in [
+            Move::Start,
+            Move::DropModule(Module::F),
+            Move::DropLayer(11),
+        ] {
+            assert_eq!(mv.ascii().parse::<Move>(), Ok(mv));
+            assert_eq!(mv.to_string().parse::<Move>(), Ok(mv));
+        }
+        assert_eq!(Move::DropModule(Module::Q).ascii(), "-module Q");
+        assert_eq!(Move::DropLayer(3).to_string(), "−layer 3");
+        for bad in [
+            "",
+            "stop",
+            "-module",
+            "-module QK",
+            "-module X",
+            "-layer",
+            "+layer 1",
+        ] {
+            assert!(bad.parse::<Move>().is_err(), "{bad:?}");
+        }
     }
 }

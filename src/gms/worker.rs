@@ -2,14 +2,14 @@
 //! [`Command`]s and reporting [`WorkerEvent`]s over channels. The CLI and the TUI both drive it.
 
 use crate::error::Result;
-use crate::export::{ReportParts, StrategyReport};
 use crate::gms::evaluator::EvalStats;
+use crate::gms::report::{Origin, ReportParts, StrategyReport};
 use crate::gms::score::{Baseline, Counts, Metrics};
 use crate::gms::search::{GreedySearch, Point, SearchEvent, SearchParams};
 use crate::gms::session::{Session, TestMetrics};
-use crate::model::SubstitutionMatrix;
+use crate::model::{ModelFolder, SubstitutionMatrix};
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 /// What the front end asks of the worker.
@@ -127,6 +127,26 @@ pub enum WorkerEvent {
     Stopped,
 }
 
+/// What an export asks to have written: the scored report, and what the purified model is
+/// built from. The worker computes it; the front end's writer puts it on disk.
+pub struct ExportFiles<'a> {
+    /// The strategy report.
+    pub report: &'a StrategyReport,
+    /// Where the strategy JSON goes.
+    pub json: &'a Path,
+    /// Where the purified model folder goes, if wanted.
+    pub model: Option<&'a Path>,
+    /// The victim's folder: the purified model's base.
+    pub victim: &'a ModelFolder,
+    /// The proxy's folder: where the substituted modules come from.
+    pub proxy: &'a ModelFolder,
+}
+
+/// Writes an export's files on the worker thread (so a large model does not stall the UI).
+/// Front ends pass [`crate::export::write_export`]; `gms` itself never imports the export
+/// layer.
+pub type ExportWriter = Box<dyn FnMut(&ExportFiles<'_>) -> Result<()> + Send>;
+
 /// The front end's end of a worker.
 pub struct WorkerHandle {
     /// Send commands here.
@@ -149,9 +169,11 @@ pub struct WorkerOptions {
 }
 
 /// Starts a worker; `load` runs on the worker thread, so the caller's UI stays live meanwhile.
+/// `write` puts [`Command::Export`]'s files on disk.
 pub fn spawn(
     load: impl FnOnce() -> Result<Session> + Send + 'static,
     options: WorkerOptions,
+    write: impl FnMut(&ExportFiles<'_>) -> Result<()> + Send + 'static,
 ) -> WorkerHandle {
     let (cmd_tx, cmd_rx) = unbounded_channel();
     let (ev_tx, ev_rx) = unbounded_channel();
@@ -159,7 +181,9 @@ pub fn spawn(
         .name("gms-search".into())
         .spawn(move || {
             match load() {
-                Ok(session) => Worker::new(session, options, ev_tx.clone(), cmd_rx).run(),
+                Ok(session) => {
+                    Worker::new(session, options, ev_tx.clone(), cmd_rx, Box::new(write)).run()
+                }
                 Err(e) => {
                     let _ = ev_tx.send(WorkerEvent::Error {
                         message: e.to_string(),
@@ -186,6 +210,7 @@ struct Worker {
     commands: UnboundedReceiver<Command>,
     stop: bool,
     sweep: Option<Sweep>,
+    write: ExportWriter,
 }
 
 /// An α sweep in progress: one search per α, advanced a unit at a time between commands.
@@ -201,6 +226,7 @@ impl Worker {
         options: WorkerOptions,
         events: UnboundedSender<WorkerEvent>,
         commands: UnboundedReceiver<Command>,
+        write: ExportWriter,
     ) -> Worker {
         let search = GreedySearch::new(options.params, session.evaluator.num_layers());
         Worker {
@@ -213,6 +239,7 @@ impl Worker {
             commands,
             stop: false,
             sweep: None,
+            write,
         }
     }
 
@@ -437,9 +464,9 @@ impl Worker {
         model: Option<PathBuf>,
     ) -> Result<()> {
         let (matrix, origin) = match matrix {
-            Some(m) => (m, "manual"),
+            Some(m) => (m, Origin::Manual),
             None => match self.search.best() {
-                Some(b) => (b.matrix.clone(), "greedy"),
+                Some(b) => (b.matrix.clone(), Origin::Greedy),
                 None => {
                     return Err(crate::GmsError::BadArgument {
                         flag: "export",
@@ -450,10 +477,9 @@ impl Worker {
             },
         };
         let params = self.search.params();
-        let (trace, evaluations) = if origin == "greedy" {
-            (self.search.trace().to_vec(), self.search.evaluations())
-        } else {
-            (Vec::new(), 1)
+        let (trace, evaluations) = match origin {
+            Origin::Greedy => (self.search.trace().to_vec(), self.search.evaluations()),
+            Origin::Manual => (Vec::new(), 1),
         };
         let report = StrategyReport::build(
             &mut self.session,
@@ -466,15 +492,13 @@ impl Worker {
                 evaluations,
             },
         )?;
-        report.write(&json)?;
-        if let Some(dir) = &model {
-            crate::export::write_purified_model(
-                &self.session.victim_folder,
-                &self.session.proxy_folder,
-                &matrix,
-                dir,
-            )?;
-        }
+        (self.write)(&ExportFiles {
+            report: &report,
+            json: &json,
+            model: model.as_deref(),
+            victim: &self.session.victim_folder,
+            proxy: &self.session.proxy_folder,
+        })?;
         self.send(WorkerEvent::Exported { json, model });
         Ok(())
     }

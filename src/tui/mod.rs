@@ -64,6 +64,7 @@ pub fn run(options: TuiOptions) -> anyhow::Result<()> {
             running: true,
             test_at_end: true,
         },
+        crate::export::write_export,
     );
     let mut app = App::new(options.params, options.export_dir);
     app.log_file = Some(options.log_file.clone());
