@@ -170,10 +170,44 @@ pub enum SearchEvent {
     },
 }
 
-struct Pending {
-    mv: Move,
-    modules: Vec<Module>,
-    layers: Vec<usize>,
+/// A strategy one greedy step may move to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// The move that reaches it.
+    pub mv: Move,
+    /// Its substituted module types.
+    pub modules: Vec<Module>,
+    /// Its substituted layers.
+    pub layers: Vec<usize>,
+}
+
+impl Candidate {
+    /// Its cell set in a model of `num_layers` layers.
+    pub fn matrix(&self, num_layers: usize) -> SubstitutionMatrix {
+        SubstitutionMatrix::product(num_layers, &self.modules, &self.layers)
+    }
+}
+
+/// The candidates of a greedy step from the product set `modules × layers`, in the search's
+/// order (DESIGN.md §1): drop each module in turn (Q,K,V,O,F,P order), then each layer
+/// (ascending), skipping a candidate whose sets are both empty. The first best wins ties, so
+/// this order decides results; the TUI uses it too, to mark the candidate in flight.
+pub fn candidates(modules: &[Module], layers: &[usize]) -> Vec<Candidate> {
+    let without = |i: usize, v: &[Module]| [&v[..i], &v[i + 1..]].concat();
+    let drop_module = modules.iter().enumerate().map(|(i, &m)| Candidate {
+        mv: Move::DropModule(m),
+        modules: without(i, modules),
+        layers: layers.to_vec(),
+    });
+    let drop_layer = layers.iter().enumerate().map(|(i, &l)| Candidate {
+        mv: Move::DropLayer(l),
+        modules: modules.to_vec(),
+        layers: [&layers[..i], &layers[i + 1..]].concat(),
+    });
+    drop_module
+        .chain(drop_layer)
+        .filter(|c| !(c.modules.is_empty() && c.layers.is_empty()))
+        .collect()
 }
 
 /// The greedy search, advanced one unit at a time.
@@ -184,7 +218,7 @@ pub struct GreedySearch {
     best: Option<Point>,
     no_improve: usize,
     trace: Vec<TraceStep>,
-    pending: Vec<Pending>,
+    pending: Vec<Candidate>,
     next: usize,
     leader: Option<(Point, Option<LayerStates>)>,
     finished: Option<StopReason>,
@@ -250,23 +284,14 @@ impl GreedySearch {
             return true;
         }
         match self.current {
-            None => ev.answers_from_cache(&self.full(), None),
+            None => ev.answers_from_cache(&SubstitutionMatrix::full(self.num_layers), None),
             Some(_) if self.next < self.pending.len() => {
-                let p = &self.pending[self.next];
-                let m = SubstitutionMatrix::product(self.num_layers, &p.modules, &p.layers);
+                let m = self.pending[self.next].matrix(self.num_layers);
                 ev.answers_from_cache(&m, self.cutoff())
             }
             // Taking a step may recompute anchor states, but never changes a result.
             Some(_) => true,
         }
-    }
-
-    fn full(&self) -> SubstitutionMatrix {
-        SubstitutionMatrix::product(
-            self.num_layers,
-            &Module::ALL,
-            &(0..self.num_layers).collect::<Vec<_>>(),
-        )
     }
 
     fn cutoff(&self) -> Option<Cutoff> {
@@ -328,7 +353,7 @@ impl GreedySearch {
     }
 
     fn start(&mut self, ev: &mut Evaluator) -> Result<Vec<SearchEvent>> {
-        let full = self.full();
+        let full = SubstitutionMatrix::full(self.num_layers);
         let (e, states) = ev.evaluate_keeping(&full, None, true)?;
         self.evaluations += 1;
         let p = self.point(
@@ -356,40 +381,21 @@ impl GreedySearch {
     /// Lists the next step's candidates, or finishes.
     fn plan_next(&mut self) -> Option<SearchEvent> {
         let cur = self.current.as_ref().expect("started");
-        let (m, l) = (&cur.modules, &cur.layers);
-        let reason = if self.no_improve >= self.params.patience {
+        let patience_spent = self.no_improve >= self.params.patience;
+        self.pending = if patience_spent {
+            Vec::new()
+        } else {
+            candidates(&cur.modules, &cur.layers)
+        };
+        self.next = 0;
+        self.leader = None;
+        let reason = if patience_spent {
             Some(StopReason::Patience)
-        } else if m.is_empty() && l.is_empty() {
+        } else if self.pending.is_empty() {
             Some(StopReason::Exhausted)
         } else {
             None
         };
-        let mut pending = Vec::new();
-        if reason.is_none() {
-            for (i, &module) in m.iter().enumerate() {
-                let mut mm = m.clone();
-                mm.remove(i);
-                pending.push(Pending {
-                    mv: Move::DropModule(module),
-                    modules: mm,
-                    layers: l.clone(),
-                });
-            }
-            for (i, &layer) in l.iter().enumerate() {
-                let mut ll = l.clone();
-                ll.remove(i);
-                pending.push(Pending {
-                    mv: Move::DropLayer(layer),
-                    modules: m.clone(),
-                    layers: ll,
-                });
-            }
-            pending.retain(|p| !(p.modules.is_empty() && p.layers.is_empty()));
-        }
-        let reason = reason.or(pending.is_empty().then_some(StopReason::Exhausted));
-        self.pending = pending;
-        self.next = 0;
-        self.leader = None;
         reason.map(|r| {
             self.finished = Some(r);
             SearchEvent::Finished {
@@ -401,8 +407,11 @@ impl GreedySearch {
 
     fn evaluate_candidate(&mut self, ev: &mut Evaluator) -> Result<CandidateReport> {
         let (index, total) = (self.next, self.pending.len());
-        let p = &self.pending[index];
-        let (mv, modules, layers) = (p.mv, p.modules.clone(), p.layers.clone());
+        let Candidate {
+            mv,
+            modules,
+            layers,
+        } = self.pending[index].clone();
         let matrix = SubstitutionMatrix::product(self.num_layers, &modules, &layers);
         let (e, states) = ev.evaluate_keeping(&matrix, self.cutoff(), true)?;
         self.next += 1;
@@ -515,5 +524,29 @@ mod tests {
         ] {
             assert!(bad.parse::<Move>().is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn candidates_drop_modules_then_layers_and_skip_the_empty_set() {
+        let c = candidates(&[Module::K, Module::P], &[0, 2]);
+        let moves: Vec<Move> = c.iter().map(|c| c.mv).collect();
+        assert_eq!(
+            moves,
+            [
+                Move::DropModule(Module::K),
+                Move::DropModule(Module::P),
+                Move::DropLayer(0),
+                Move::DropLayer(2)
+            ]
+        );
+        assert_eq!(
+            (c[1].modules.as_slice(), c[1].layers.as_slice()),
+            (&[Module::K][..], &[0, 2][..])
+        );
+        assert_eq!(c[2].layers, [2]);
+        // A candidate is skipped only when both of its sets are empty (DESIGN.md §1).
+        assert_eq!(candidates(&[Module::V], &[4]).len(), 2);
+        assert!(candidates(&[], &[4]).is_empty());
+        assert!(candidates(&[], &[]).is_empty());
     }
 }

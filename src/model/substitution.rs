@@ -5,6 +5,9 @@ use crate::model::encoder::{Classifier, EncoderLayer};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// A layer's row with every module set.
+const ALL_MODULES: u8 = (1 << Module::ALL.len()) - 1;
+
 /// A set of (layer, module) cells; a set cell means "this layer's module comes from the proxy".
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct SubstitutionMatrix {
@@ -17,6 +20,13 @@ impl SubstitutionMatrix {
     pub fn empty(layers: usize) -> Self {
         SubstitutionMatrix {
             rows: vec![0; layers],
+        }
+    }
+
+    /// Every cell set: each module of each layer from the proxy (where the search starts).
+    pub fn full(num_layers: usize) -> Self {
+        SubstitutionMatrix {
+            rows: vec![ALL_MODULES; num_layers],
         }
     }
 
@@ -65,7 +75,11 @@ impl SubstitutionMatrix {
 
     /// Flips a whole layer: sets all its cells unless all are set, then clears them.
     pub fn toggle_layer(&mut self, layer: usize) {
-        self.rows[layer] = if self.rows[layer] == 0x3f { 0 } else { 0x3f };
+        self.rows[layer] = if self.rows[layer] == ALL_MODULES {
+            0
+        } else {
+            ALL_MODULES
+        };
     }
 
     /// Flips a whole module column, like [`Self::toggle_layer`].

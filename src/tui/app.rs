@@ -5,7 +5,7 @@
 use crate::gms::evaluator::EvalStats;
 use crate::gms::score::{self, Baseline, Metrics};
 use crate::gms::search::{
-    CandidateReport, Point, SearchEvent, SearchParams, StopReason, TraceStep,
+    candidates, CandidateReport, Point, SearchEvent, SearchParams, StopReason, TraceStep,
 };
 use crate::gms::session::TestMetrics;
 use crate::gms::worker::{Command, WorkerEvent};
@@ -248,12 +248,10 @@ impl App {
             return None;
         }
         match self.current() {
-            None => Some(SubstitutionMatrix::product(
-                self.num_layers,
-                &Module::ALL,
-                &(0..self.num_layers).collect::<Vec<_>>(),
-            )),
-            Some(p) => candidate(p, self.candidates.len(), self.num_layers),
+            None => Some(SubstitutionMatrix::full(self.num_layers)),
+            Some(p) => candidates(&p.modules, &p.layers)
+                .get(self.candidates.len())
+                .map(|c| c.matrix(self.num_layers)),
         }
     }
 
@@ -625,27 +623,4 @@ impl App {
         }
         self.export_counter
     }
-}
-
-/// The `index`-th candidate of the greedy step from `point`, in the search's order
-/// (DESIGN.md §1: drop each module Q,K,V,O,F,P, then each layer ascending; skip a candidate
-/// whose sets are both empty). Used only to highlight the candidate in flight; the worker's
-/// [`CandidateReport`]s stay the authority.
-pub fn candidate(point: &Point, index: usize, num_layers: usize) -> Option<SubstitutionMatrix> {
-    let (m, l) = (&point.modules, &point.layers);
-    let drop_module = (0..m.len()).map(|i| {
-        let mut mm = m.clone();
-        mm.remove(i);
-        (mm, l.clone())
-    });
-    let drop_layer = (0..l.len()).map(|i| {
-        let mut ll = l.clone();
-        ll.remove(i);
-        (m.clone(), ll)
-    });
-    drop_module
-        .chain(drop_layer)
-        .filter(|(mm, ll)| !(mm.is_empty() && ll.is_empty()))
-        .nth(index)
-        .map(|(mm, ll)| SubstitutionMatrix::product(num_layers, &mm, &ll))
 }

@@ -2,8 +2,9 @@
 //! they stream in) and the progress gauge under it.
 
 use crate::gms::score::Metrics;
+use crate::gms::search::candidates;
 use crate::gms::session::TestMetrics;
-use crate::tui::app::{candidate, App, RunState};
+use crate::tui::app::{App, RunState};
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::widgets::{Block, Cell, LineGauge, Row, Table};
@@ -206,11 +207,7 @@ fn step_total(app: &App) -> usize {
         return c.total;
     }
     app.current()
-        .map(|p| {
-            (0..)
-                .take_while(|&i| candidate(p, i, app.num_layers).is_some())
-                .count()
-        })
+        .map(|p| candidates(&p.modules, &p.layers).len())
         .unwrap_or(0)
 }
 
