@@ -1,4 +1,6 @@
-//! The architecture table: which tensors make up each substitutable module of each layer.
+//! The architecture table: the checkpoint name of every tensor, and which of them make up each
+//! substitutable module of each layer. The encoder, its writer and the random-model generator
+//! all spell names through it, so a checkpoint loads under its own names.
 //!
 //! GMS substitutes six linear modules per layer (DESIGN.md §1): Q, K, V, O (attention) and
 //! F, P (feed-forward), weight and bias together. Everything else — embeddings, LayerNorms,
@@ -43,6 +45,16 @@ impl Module {
     /// The module's one-letter name.
     pub fn letter(self) -> char {
         ['Q', 'K', 'V', 'O', 'F', 'P'][self.index()]
+    }
+
+    /// The `[out, in]` shape of the module's weight in a model of this hidden and
+    /// feed-forward size (the bias is `[out]`).
+    pub fn shape(self, hidden: usize, intermediate: usize) -> (usize, usize) {
+        match self {
+            Module::F => (intermediate, hidden),
+            Module::P => (hidden, intermediate),
+            _ => (hidden, hidden),
+        }
     }
 
     /// Parses a one-letter name (case-insensitive).
@@ -92,12 +104,59 @@ impl Architecture {
         }
     }
 
+    /// The body's top-level name in the checkpoint.
+    fn body(self) -> &'static str {
+        match self {
+            Architecture::Bert => "bert",
+            Architecture::Roberta => "roberta",
+            Architecture::DistilBert => "distilbert",
+        }
+    }
+
     /// Tensor-name prefix of layer `layer` (ends with a dot).
     pub fn layer_prefix(self, layer: usize) -> String {
+        let stack = match self {
+            Architecture::DistilBert => "transformer",
+            _ => "encoder",
+        };
+        format!("{}.{stack}.layer.{layer}.", self.body())
+    }
+
+    /// Checkpoint names of the embedding block.
+    pub fn embedding_names(self) -> EmbeddingNames {
+        let e = format!("{}.embeddings", self.body());
+        EmbeddingNames {
+            word: format!("{e}.word_embeddings.weight"),
+            position: format!("{e}.position_embeddings.weight"),
+            token_type: (self != Architecture::DistilBert)
+                .then(|| format!("{e}.token_type_embeddings.weight")),
+            norm: format!("{e}.LayerNorm"),
+        }
+    }
+
+    /// Layer `layer`'s two LayerNorms (each has `.weight` and `.bias`): after attention, then
+    /// after the feed-forward block.
+    pub fn layer_norm_names(self, layer: usize) -> [String; 2] {
+        let p = self.layer_prefix(layer);
         match self {
-            Architecture::Bert => format!("bert.encoder.layer.{layer}."),
-            Architecture::Roberta => format!("roberta.encoder.layer.{layer}."),
-            Architecture::DistilBert => format!("distilbert.transformer.layer.{layer}."),
+            Architecture::DistilBert => {
+                [format!("{p}sa_layer_norm"), format!("{p}output_layer_norm")]
+            }
+            _ => [
+                format!("{p}attention.output.LayerNorm"),
+                format!("{p}output.LayerNorm"),
+            ],
+        }
+    }
+
+    /// The head's two linear layers in forward order (each has `.weight` and `.bias`): the
+    /// hidden-to-hidden one (BERT's pooler, RoBERTa's `classifier.dense`, DistilBERT's
+    /// `pre_classifier`), then the one that outputs the labels.
+    pub fn head_names(self) -> [&'static str; 2] {
+        match self {
+            Architecture::Bert => ["bert.pooler.dense", "classifier"],
+            Architecture::Roberta => ["classifier.dense", "classifier.out_proj"],
+            Architecture::DistilBert => ["pre_classifier", "classifier"],
         }
     }
 
@@ -139,6 +198,31 @@ impl Architecture {
                 .find(|&m| self.module_path(l, m) == stem)
                 .map(|m| (l, m))
         })
+    }
+}
+
+/// Checkpoint names of an embedding block's tensors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmbeddingNames {
+    /// Token embeddings `[vocab, hidden]`.
+    pub word: String,
+    /// Position embeddings `[positions, hidden]`.
+    pub position: String,
+    /// Token-type embeddings `[types, hidden]` (none in DistilBERT).
+    pub token_type: Option<String>,
+    /// The LayerNorm after the sum (has `.weight` and `.bias`).
+    pub norm: String,
+}
+
+impl EmbeddingNames {
+    /// Whether `tensor` belongs to the embedding block.
+    pub fn contains(&self, tensor: &str) -> bool {
+        tensor == self.word
+            || tensor == self.position
+            || self.token_type.as_deref() == Some(tensor)
+            || tensor
+                .strip_prefix(self.norm.as_str())
+                .is_some_and(|rest| rest == ".weight" || rest == ".bias")
     }
 }
 

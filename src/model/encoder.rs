@@ -198,51 +198,24 @@ impl Classifier {
         let c = config;
         let (h, i, eps) = (c.hidden, c.intermediate, c.layer_norm_eps);
         let arch = c.architecture;
-        let root = match arch {
-            Architecture::Bert => "bert",
-            Architecture::Roberta => "roberta",
-            Architecture::DistilBert => "distilbert",
-        };
+        let names = arch.embedding_names();
         let embeddings = Embeddings {
-            word: t.get(
-                &format!("{root}.embeddings.word_embeddings.weight"),
-                &[c.vocab_size, h],
-            )?,
-            position: t.get(
-                &format!("{root}.embeddings.position_embeddings.weight"),
-                &[c.max_positions, h],
-            )?,
-            token_type: match arch {
-                Architecture::DistilBert => None,
-                _ => Some(t.get(
-                    &format!("{root}.embeddings.token_type_embeddings.weight"),
-                    &[c.type_vocab_size, h],
-                )?),
-            },
-            norm: t.norm(&format!("{root}.embeddings.LayerNorm"), h, eps)?,
+            word: t.get(&names.word, &[c.vocab_size, h])?,
+            position: t.get(&names.position, &[c.max_positions, h])?,
+            token_type: names
+                .token_type
+                .as_deref()
+                .map(|name| t.get(name, &[c.type_vocab_size, h]))
+                .transpose()?,
+            norm: t.norm(&names.norm, h, eps)?,
         };
         let mut layers = Vec::with_capacity(c.layers);
         for l in 0..c.layers {
-            let shape = |m: Module| match m {
-                Module::F => (i, h),
-                Module::P => (h, i),
-                _ => (h, h),
-            };
             let module = |m: Module| {
-                let (o, n) = shape(m);
+                let (o, n) = m.shape(h, i);
                 t.linear(&arch.module_path(l, m), o, n)
             };
-            let p = arch.layer_prefix(l);
-            let (attn_norm, out_norm) = match arch {
-                Architecture::DistilBert => (
-                    t.norm(&format!("{p}sa_layer_norm"), h, eps)?,
-                    t.norm(&format!("{p}output_layer_norm"), h, eps)?,
-                ),
-                _ => (
-                    t.norm(&format!("{p}attention.output.LayerNorm"), h, eps)?,
-                    t.norm(&format!("{p}output.LayerNorm"), h, eps)?,
-                ),
-            };
+            let [attn_norm, out_norm] = arch.layer_norm_names(l);
             layers.push(EncoderLayer {
                 modules: [
                     module(Module::Q)?,
@@ -252,23 +225,24 @@ impl Classifier {
                     module(Module::F)?,
                     module(Module::P)?,
                 ],
-                attn_norm,
-                out_norm,
+                attn_norm: t.norm(&attn_norm, h, eps)?,
+                out_norm: t.norm(&out_norm, h, eps)?,
             });
         }
-        let n = c.num_labels;
+        let [inner, outer] = arch.head_names();
+        let (inner, outer) = (t.linear(inner, h, h)?, t.linear(outer, c.num_labels, h)?);
         let head = match arch {
             Architecture::Bert => Head::Bert {
-                pooler: t.linear("bert.pooler.dense", h, h)?,
-                classifier: t.linear("classifier", n, h)?,
+                pooler: inner,
+                classifier: outer,
             },
             Architecture::Roberta => Head::Roberta {
-                dense: t.linear("classifier.dense", h, h)?,
-                out_proj: t.linear("classifier.out_proj", n, h)?,
+                dense: inner,
+                out_proj: outer,
             },
             Architecture::DistilBert => Head::DistilBert {
-                pre_classifier: t.linear("pre_classifier", h, h)?,
-                classifier: t.linear("classifier", n, h)?,
+                pre_classifier: inner,
+                classifier: outer,
             },
         };
         Ok(Classifier {
@@ -471,65 +445,36 @@ impl Classifier {
     /// Every parameter tensor under its checkpoint name (for writing and training).
     pub fn named_tensors(&self) -> Vec<(String, Tensor)> {
         let arch = self.config.architecture;
-        let root = match arch {
-            Architecture::Bert => "bert",
-            Architecture::Roberta => "roberta",
-            Architecture::DistilBert => "distilbert",
+        let (names, e) = (arch.embedding_names(), &self.embeddings);
+        let mut out = vec![
+            (names.word, e.word.clone()),
+            (names.position, e.position.clone()),
+        ];
+        out.extend(names.token_type.zip(e.token_type.clone()));
+        let mut pair = |name: &str, weight: &Tensor, bias: &Tensor| {
+            out.push((format!("{name}.weight"), weight.clone()));
+            out.push((format!("{name}.bias"), bias.clone()));
         };
-        let mut out = Vec::new();
-        let push_lin = |out: &mut Vec<(String, Tensor)>, name: String, l: &Linear| {
-            out.push((format!("{name}.weight"), l.weight.clone()));
-            out.push((format!("{name}.bias"), l.bias.clone()));
-        };
-        let push_norm = |out: &mut Vec<(String, Tensor)>, name: String, n: &Norm| {
-            out.push((format!("{name}.weight"), n.weight.clone()));
-            out.push((format!("{name}.bias"), n.bias.clone()));
-        };
-        let e = &self.embeddings;
-        out.push((
-            format!("{root}.embeddings.word_embeddings.weight"),
-            e.word.clone(),
-        ));
-        out.push((
-            format!("{root}.embeddings.position_embeddings.weight"),
-            e.position.clone(),
-        ));
-        if let Some(tt) = &e.token_type {
-            out.push((
-                format!("{root}.embeddings.token_type_embeddings.weight"),
-                tt.clone(),
-            ));
-        }
-        push_norm(&mut out, format!("{root}.embeddings.LayerNorm"), &e.norm);
+        pair(&names.norm, &e.norm.weight, &e.norm.bias);
         for (l, layer) in self.layers.iter().enumerate() {
-            for m in Module::ALL {
-                push_lin(&mut out, arch.module_path(l, m), &layer.modules[m.index()]);
+            for (m, lin) in Module::ALL.into_iter().zip(&layer.modules) {
+                pair(&arch.module_path(l, m), &lin.weight, &lin.bias);
             }
-            let p = arch.layer_prefix(l);
-            let (a, o) = match arch {
-                Architecture::DistilBert => ("sa_layer_norm", "output_layer_norm"),
-                _ => ("attention.output.LayerNorm", "output.LayerNorm"),
-            };
-            push_norm(&mut out, format!("{p}{a}"), &layer.attn_norm);
-            push_norm(&mut out, format!("{p}{o}"), &layer.out_norm);
+            let [attn, ffn] = arch.layer_norm_names(l);
+            pair(&attn, &layer.attn_norm.weight, &layer.attn_norm.bias);
+            pair(&ffn, &layer.out_norm.weight, &layer.out_norm.bias);
         }
-        match &self.head {
-            Head::Bert { pooler, classifier } => {
-                push_lin(&mut out, "bert.pooler.dense".into(), pooler);
-                push_lin(&mut out, "classifier".into(), classifier);
-            }
-            Head::Roberta { dense, out_proj } => {
-                push_lin(&mut out, "classifier.dense".into(), dense);
-                push_lin(&mut out, "classifier.out_proj".into(), out_proj);
-            }
+        let [inner_name, outer_name] = arch.head_names();
+        let (inner, outer) = match &self.head {
+            Head::Bert { pooler, classifier } => (pooler, classifier),
+            Head::Roberta { dense, out_proj } => (dense, out_proj),
             Head::DistilBert {
                 pre_classifier,
                 classifier,
-            } => {
-                push_lin(&mut out, "pre_classifier".into(), pre_classifier);
-                push_lin(&mut out, "classifier".into(), classifier);
-            }
-        }
+            } => (pre_classifier, classifier),
+        };
+        pair(inner_name, &inner.weight, &inner.bias);
+        pair(outer_name, &outer.weight, &outer.bias);
         out
     }
 }

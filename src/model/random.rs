@@ -5,7 +5,7 @@
 //! same format users bring: `config.json`, `tokenizer.json`, `model.safetensors`.
 
 use crate::error::{GmsError, Result};
-use crate::model::arch::Architecture;
+use crate::model::arch::{Architecture, Module};
 use candle_core::{Device, Tensor};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -173,71 +173,30 @@ fn random_tensors(s: &RandomModelSpec, vocab: usize) -> Result<BTreeMap<String, 
             Ok(())
         };
     let arch = s.architecture;
-    let root = match arch {
-        Architecture::Bert => "bert",
-        Architecture::Roberta => "roberta",
-        Architecture::DistilBert => "distilbert",
-    };
     let type_vocab = if arch == Architecture::Roberta { 1 } else { 2 };
-    normal(
-        format!("{root}.embeddings.word_embeddings.weight"),
-        &[vocab, h],
-        s.std,
-        &mut out,
-    )?;
-    normal(
-        format!("{root}.embeddings.position_embeddings.weight"),
-        &[s.max_positions, h],
-        s.std,
-        &mut out,
-    )?;
-    if arch != Architecture::DistilBert {
-        normal(
-            format!("{root}.embeddings.token_type_embeddings.weight"),
-            &[type_vocab, h],
-            s.std,
-            &mut out,
-        )?;
+    let names = arch.embedding_names();
+    normal(names.word, &[vocab, h], s.std, &mut out)?;
+    normal(names.position, &[s.max_positions, h], s.std, &mut out)?;
+    if let Some(token_type) = names.token_type {
+        normal(token_type, &[type_vocab, h], s.std, &mut out)?;
     }
-    ones(
-        format!("{root}.embeddings.LayerNorm.weight"),
-        h,
-        1.0,
-        &mut out,
-    )?;
-    ones(
-        format!("{root}.embeddings.LayerNorm.bias"),
-        h,
-        0.0,
-        &mut out,
-    )?;
+    let norm = |name: &str, out: &mut BTreeMap<String, Tensor>| -> Result<()> {
+        ones(format!("{name}.weight"), h, 1.0, out)?;
+        ones(format!("{name}.bias"), h, 0.0, out)
+    };
+    norm(&names.norm, &mut out)?;
     for l in 0..s.layers {
-        for m in crate::model::Module::ALL {
-            let (o, inp) = match m {
-                crate::model::Module::F => (i, h),
-                crate::model::Module::P => (h, i),
-                _ => (h, h),
-            };
+        for m in Module::ALL {
+            let (o, inp) = m.shape(h, i);
             let p = arch.module_path(l, m);
             normal(format!("{p}.weight"), &[o, inp], s.std, &mut out)?;
             normal(format!("{p}.bias"), &[o], s.std, &mut out)?;
         }
-        let p = arch.layer_prefix(l);
-        let norms: [&str; 2] = if arch == Architecture::DistilBert {
-            ["sa_layer_norm", "output_layer_norm"]
-        } else {
-            ["attention.output.LayerNorm", "output.LayerNorm"]
-        };
-        for norm in norms {
-            ones(format!("{p}{norm}.weight"), h, 1.0, &mut out)?;
-            ones(format!("{p}{norm}.bias"), h, 0.0, &mut out)?;
+        for name in arch.layer_norm_names(l) {
+            norm(&name, &mut out)?;
         }
     }
-    let (first, second) = match arch {
-        Architecture::Bert => ("bert.pooler.dense", "classifier"),
-        Architecture::Roberta => ("classifier.dense", "classifier.out_proj"),
-        Architecture::DistilBert => ("pre_classifier", "classifier"),
-    };
+    let [first, second] = arch.head_names();
     normal(format!("{first}.weight"), &[h, h], s.std, &mut out)?;
     normal(format!("{first}.bias"), &[h], s.std, &mut out)?;
     normal(

@@ -276,11 +276,6 @@ fn encode_rows(
     Ok(rows)
 }
 
-/// Whether `name` belongs to the embedding block.
-pub fn is_embedding(name: &str) -> bool {
-    name.contains(".embeddings.")
-}
-
 /// Trains as `opts` says, writes the model folder atomically and returns what happened.
 /// `progress` hears about every step (for a progress bar).
 pub fn train(
@@ -313,8 +308,9 @@ pub fn train(
     let mut vars: Vec<(String, Var)> = Vec::new();
     let mut map = TensorMap::new();
     let (mut trainable, mut frozen) = (0, 0);
+    let embeddings = config.architecture.embedding_names();
     for (name, t) in base.named_tensors() {
-        if opts.freeze_embeddings && is_embedding(&name) {
+        if opts.freeze_embeddings && embeddings.contains(&name) {
             frozen += t.elem_count();
             map.insert(name, t);
         } else {
