@@ -488,20 +488,20 @@ pub fn count_matches(predictions: &[u32], labels: &[u32]) -> usize {
         .count()
 }
 
-/// Index of the largest value in each row of `logits` (`[b, labels]`); the lowest index wins
-/// ties, as DESIGN.md §1 fixes.
+/// Index of the largest value of `row` (a row of logits or probabilities); the lowest index
+/// wins ties, as DESIGN.md §1 fixes. Evaluation and the trainer's accuracy both count with it.
+pub fn argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, v) in row.iter().enumerate() {
+        if *v > row[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// [`argmax`] of each row of `logits` (`[b, labels]`).
 pub fn argmax_rows(logits: &Tensor) -> Result<Vec<u32>> {
     let rows = logits.to_dtype(DType::F32)?.to_vec2::<f32>()?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            let mut best = 0;
-            for (i, v) in r.iter().enumerate() {
-                if *v > r[best] {
-                    best = i;
-                }
-            }
-            best as u32
-        })
-        .collect())
+    Ok(rows.iter().map(|r| argmax(r) as u32).collect())
 }

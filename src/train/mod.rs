@@ -14,7 +14,7 @@ use crate::data::{Dataset, Example};
 use crate::error::{GmsError, Result};
 use crate::model::arch::Architecture;
 use crate::model::config::ModelConfig;
-use crate::model::encoder::Classifier;
+use crate::model::encoder::{argmax, Classifier};
 use crate::model::folder::{sha256_files, ModelFolder, TensorMap};
 use crate::model::random::{write_random_model, RandomModelSpec, TokenizerSource};
 use crate::model::tokenize::{batch_rows, EncodedRow, TextEncoder, MAX_TOKENS};
@@ -381,10 +381,7 @@ pub fn train(
             for ((&r, &label), p) in batch.rows.iter().zip(&batch.labels).zip(&probs) {
                 let p_label = p[label as usize];
                 p_epoch[chunk[r]] = p_label;
-                if p.iter()
-                    .enumerate()
-                    .all(|(j, &q)| q < p_label || (q == p_label && j >= label as usize))
-                {
+                if argmax(p) == label as usize {
                     correct += 1;
                 }
             }
