@@ -155,6 +155,35 @@ fn frozen_embeddings_stay_and_the_rest_moves() {
 }
 
 #[test]
+fn fine_tuning_writes_its_own_record_not_the_base_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base");
+    write_random_model(&base, &RandomModelSpec::tiny(&WORDS, 1, 4)).unwrap();
+    // The base was itself trained (on other data) and scored.
+    let other = dir.path().join("other.jsonl");
+    std::fs::write(&other, "{\"sentence\": \"the plot\", \"label\": 0}\n").unwrap();
+    let mut old = TrainingDynamics::new(&other, "0".repeat(64), 1, 1);
+    old.p_label[0].push(0.5);
+    old.write(&base.join(DYNAMICS_FILE)).unwrap();
+    std::fs::write(base.join("metrics.json"), "{\"cacc\": 0.9}").unwrap();
+
+    let data = write_data(dir.path(), 32);
+    let out = dir.path().join("out");
+    let opts = TrainOptions {
+        epochs: 1,
+        ..options(Start::Base(base), data.clone(), out.clone())
+    };
+    train(&opts, &Device::Cpu, &mut |_| {}).unwrap();
+    let record = TrainingDynamics::read(&out.join(DYNAMICS_FILE)).unwrap();
+    assert_eq!(record.data, "train.jsonl");
+    assert_eq!(record.p_label.len(), 32);
+    assert!(
+        !out.join("metrics.json").exists(),
+        "the base's metrics describe the base"
+    );
+}
+
+#[test]
 fn training_from_a_config_trains_a_vocabulary_and_keeps_the_config_dtype() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.json");

@@ -100,18 +100,6 @@ pub fn read_dataset(path: &std::path::Path, num_labels: usize) -> Result<Dataset
     Ok(d)
 }
 
-/// Fails unless victim and proxy have the same architecture and body shapes.
-pub fn check_pair(victim: &LoadedModel, proxy: &LoadedModel) -> Result<()> {
-    if let Some(problem) = victim.folder.config.body_mismatch(&proxy.folder.config) {
-        return Err(GmsError::Mismatch {
-            victim: victim.folder.dir.clone(),
-            proxy: proxy.folder.dir.clone(),
-            problem,
-        });
-    }
-    Ok(())
-}
-
 impl Session {
     /// Loads models and datasets; everything is validated before any search work starts.
     pub fn load(inputs: SearchInputs, device: &Device) -> Result<Session> {
@@ -140,7 +128,7 @@ impl Session {
         }
         let victim = LoadedModel::load(&inputs.victim, device)?;
         let proxy = LoadedModel::load(&inputs.proxy, device)?;
-        check_pair(&victim, &proxy)?;
+        victim.folder.check_pair(&proxy.folder)?;
         let encoder = victim.text_encoder()?;
         let labels = victim.folder.config.num_labels;
         let encode = |p: &std::path::Path| -> Result<EncodedSet> {

@@ -1,14 +1,15 @@
 //! A Hugging Face model folder on disk: config, tokenizer and safetensors weights.
 //!
-//! Weights are memory-mapped, checked (readable, finite) and converted to f32 once; the
-//! folder itself is only ever read.
+//! Weights are memory-mapped, checked (readable, finite) and converted to f32 once; an input
+//! folder is only ever read. The writers of new folders (purified, trained and random models)
+//! share [`write_safetensors`] and [`copy_config_and_tokenizer`] from here.
 
 use crate::error::{GmsError, Result};
 use crate::model::config::ModelConfig;
 use candle_core::safetensors::Load;
 use candle_core::{DType, Device, Tensor};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 /// Tensors of one model by their checkpoint names, f32, on the compute device.
@@ -73,6 +74,19 @@ impl ModelFolder {
             Ok(())
         })?;
         Ok(found.unwrap_or(DType::F32))
+    }
+
+    /// Fails unless `proxy` can give this (victim) model modules: same architecture and body
+    /// shapes.
+    pub fn check_pair(&self, proxy: &ModelFolder) -> Result<()> {
+        match self.config.body_mismatch(&proxy.config) {
+            Some(problem) => Err(GmsError::Mismatch {
+                victim: self.dir.clone(),
+                proxy: proxy.dir.clone(),
+                problem,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// sha256 over `config.json` and every weight file, in order: identifies the model an
@@ -178,6 +192,58 @@ pub fn for_each_tensor(file: &Path, mut f: impl FnMut(&str, Tensor) -> Result<()
             .load(&Device::Cpu)
             .map_err(|e| unreadable(format!("tensor {name}: {e}")))?;
         f(&name, tensor)?;
+    }
+    Ok(())
+}
+
+/// Writes `tensors` (in their own dtypes) as one safetensors file at `path`, atomically, with
+/// the `format: pt` metadata `transformers` expects.
+pub fn write_safetensors(path: &Path, tensors: &BTreeMap<String, Tensor>) -> Result<()> {
+    let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
+    crate::atomic::write_file_with(path, |tmp| {
+        safetensors::serialize_to_file(tensors.iter(), Some(meta), tmp)
+            .map_err(std::io::Error::other)
+    })
+}
+
+/// Whether a model folder's file belongs to its tokenizer (the fast tokenizer's JSON and the
+/// vocabulary files and configs `transformers` saves beside it).
+fn is_tokenizer_file(name: &str) -> bool {
+    name.starts_with("tokenizer")
+        || matches!(
+            name,
+            "special_tokens_map.json" | "added_tokens.json" | "vocab.txt" | "vocab.json" | "merges.txt"
+        )
+        // SentencePiece vocabularies (spiece.model, sentencepiece.bpe.model).
+        || name.ends_with(".model")
+}
+
+/// Copies what describes a model apart from its weights — `config.json` and the tokenizer's
+/// files — from `src` into `dst`, for a new model built from `src` (purified or fine-tuned).
+///
+/// Nothing else is copied: a training record, metrics or notes say how `src` was trained or
+/// how it scored, which is false of the new model. (A purified model that inherited the
+/// victim's `training_dynamics.json` made `gms proxy-sets` rank rows by the victim's record.)
+pub fn copy_config_and_tokenizer(src: &Path, dst: &Path) -> Result<()> {
+    copy_files(src, dst, |name| {
+        name == "config.json" || is_tokenizer_file(name)
+    })
+}
+
+/// Copies the tokenizer's files from `src` into `dst` (for a model with its own config).
+pub fn copy_tokenizer_files(src: &Path, dst: &Path) -> Result<()> {
+    copy_files(src, dst, is_tokenizer_file)
+}
+
+fn copy_files(src: &Path, dst: &Path, wanted: impl Fn(&str) -> bool) -> Result<()> {
+    let entries = std::fs::read_dir(src)
+        .map_err(|e| GmsError::bad_file(src, e.to_string(), "check the folder's permissions"))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if wanted(&name) && entry.path().is_file() {
+            let to = dst.join(&name);
+            std::fs::copy(entry.path(), &to).map_err(|e| GmsError::output(&to, e))?;
+        }
     }
     Ok(())
 }

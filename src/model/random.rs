@@ -6,6 +6,7 @@
 
 use crate::error::{GmsError, Result};
 use crate::model::arch::{Architecture, Module};
+use crate::model::folder::{copy_tokenizer_files, write_safetensors};
 use candle_core::{Device, Tensor};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -84,17 +85,7 @@ pub fn write_random_model(dir: &Path, spec: &RandomModelSpec) -> Result<()> {
             SPECIAL_TOKENS.len() + words.len()
         }
         TokenizerSource::CopyFrom(src) => {
-            for f in [
-                "tokenizer.json",
-                "tokenizer_config.json",
-                "special_tokens_map.json",
-                "vocab.txt",
-            ] {
-                if src.join(f).is_file() {
-                    std::fs::copy(src.join(f), dir.join(f))
-                        .map_err(|e| GmsError::output(dir.join(f), e))?;
-                }
-            }
+            copy_tokenizer_files(src, dir)?;
             spec.vocab_size
         }
     };
@@ -106,13 +97,7 @@ pub fn write_random_model(dir: &Path, spec: &RandomModelSpec) -> Result<()> {
             .as_bytes(),
     )?;
     let tensors = random_tensors(spec, vocab_size)?;
-    let path = dir.join("model.safetensors");
-    let meta = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
-    let tmp = dir.join(".model.safetensors.tmp");
-    safetensors::serialize_to_file(tensors.iter(), Some(meta), &tmp)
-        .map_err(|e| GmsError::output(&tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| GmsError::output(&path, e))?;
-    Ok(())
+    write_safetensors(&dir.join("model.safetensors"), &tensors)
 }
 
 fn config_json(s: &RandomModelSpec, vocab_size: usize) -> Value {

@@ -15,7 +15,9 @@ use crate::error::{GmsError, Result};
 use crate::model::arch::Architecture;
 use crate::model::config::ModelConfig;
 use crate::model::encoder::{argmax, Classifier};
-use crate::model::folder::{sha256_files, ModelFolder, TensorMap};
+use crate::model::folder::{
+    copy_config_and_tokenizer, sha256_files, write_safetensors, ModelFolder, TensorMap,
+};
 use crate::model::random::{write_random_model, RandomModelSpec, TokenizerSource};
 use crate::model::tokenize::{batch_rows, EncodedRow, TextEncoder, MAX_TOKENS};
 use candle_core::{DType, Device, Tensor, Var, D};
@@ -23,7 +25,7 @@ use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// AdamW's epsilon, as in the benchmark kit's recipe (`trained_with.json`).
@@ -481,32 +483,9 @@ fn write_model(
         );
     }
     crate::atomic::write_dir(out, |tmp| {
-        copy_side_files(&start.folder.dir, tmp)?;
-        let path = tmp.join("model.safetensors");
-        let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
-        safetensors::serialize_to_file(tensors.iter(), Some(meta), &path)
-            .map_err(|e| GmsError::output(&path, e))?;
+        // Not the start model's own training record or metrics: this model writes its own.
+        copy_config_and_tokenizer(&start.folder.dir, tmp)?;
+        write_safetensors(&tmp.join("model.safetensors"), &tensors)?;
         dynamics.write(&tmp.join(DYNAMICS_FILE))
     })
-}
-
-/// Copies `config.json` and the tokenizer files (every `.json`, `.txt` or `.model` file that is
-/// not weights or a previous training record) from `src` into `dst`.
-fn copy_side_files(src: &Path, dst: &Path) -> Result<()> {
-    let entries = std::fs::read_dir(src)
-        .map_err(|e| GmsError::bad_file(src, e.to_string(), "check permissions"))?;
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let side = [".json", ".txt", ".model"]
-            .iter()
-            .any(|e| name.ends_with(e));
-        let skip = name == "model.safetensors.index.json"
-            || name == DYNAMICS_FILE
-            || name.starts_with('.');
-        if side && !skip && entry.path().is_file() {
-            let to = dst.join(&name);
-            std::fs::copy(entry.path(), &to).map_err(|e| GmsError::output(&to, e))?;
-        }
-    }
-    Ok(())
 }
