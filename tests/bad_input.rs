@@ -300,4 +300,39 @@ fn eval_and_apply_refuse_bad_input_too() {
     assert_eq!(o.code, 2, "{}", o.stderr);
     assert!(o.stderr.contains("not a gms strategy"), "{}", o.stderr);
     assert!(!out.exists());
+
+    // A strategy found for a deeper model: the writer's own check, one line with the fix.
+    let ref_ = r#"{"path": "x", "sha256": "0"}"#;
+    let deeper = write(
+        &kit,
+        "deeper.json",
+        &format!(
+            r#"{{"gms_version": "0", "origin": "manual", "modules": ["Q"], "layers": [2],
+                "cells": [[2, "Q"]], "num_layers": 3, "alpha": 0.4, "patience": 5, "score": 0,
+                "proxy": {{"acc": 1, "asr": 0}}, "baseline": {{"acc": 1, "asr": 1}}, "trace": [],
+                "evaluations": 1, "test": null, "victim_test": null,
+                "inputs": {{"victim": {ref_}, "proxy": {ref_}, "clean": {ref_}, "suspect": {ref_},
+                            "test_clean": null, "test_poison": null}}}}"#
+        ),
+    );
+    let o = gms(&[
+        "apply",
+        "--victim",
+        &s(&kit.victim),
+        "--proxy",
+        &s(&kit.proxy),
+        "--strategy",
+        &s(&deeper),
+        "--out",
+        &s(&out),
+    ]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert_eq!(o.stderr.lines().count(), 1, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("the strategy has 3 layers, the model 2")
+            && o.stderr.contains("use the strategy found for this victim"),
+        "{}",
+        o.stderr
+    );
+    assert!(!out.exists());
 }

@@ -4,7 +4,6 @@ use crate::export::mergekit::mergekit_yaml;
 use crate::export::write_purified_model;
 use crate::gms::report::StrategyReport;
 use crate::model::ModelFolder;
-use anyhow::bail;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -34,15 +33,6 @@ impl ApplyCmd {
         let report = StrategyReport::read(&self.strategy)?;
         let victim = ModelFolder::open(&self.victim)?;
         let proxy = ModelFolder::open(&self.proxy)?;
-        if report.num_layers != victim.config.layers {
-            bail!(
-                "{}: the strategy is for a {}-layer model but {} has {} layers; use the strategy found for this victim",
-                self.strategy.display(),
-                report.num_layers,
-                self.victim.display(),
-                victim.config.layers
-            );
-        }
         let matrix = report.matrix();
         write_purified_model(&victim, &proxy, &matrix, &self.out)?;
         println!(

@@ -48,16 +48,8 @@ impl SearchCmd {
             self.session.inputs()?
         };
         if let Some(dir) = &self.out_model {
-            if dir.exists()
-                && std::fs::read_dir(dir)
-                    .map(|mut d| d.next().is_some())
-                    .unwrap_or(true)
-            {
-                bail!(
-                    "{}: already exists and is not empty; choose a new --out-model folder",
-                    dir.display()
-                );
-            }
+            // The writer's own check, made before the search rather than after it.
+            crate::atomic::check_new_dir(dir)?;
         }
         let device = open_device(&self.session.device)?;
         let dtype = self.session.dtype.dtype();

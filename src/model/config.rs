@@ -48,6 +48,17 @@ pub struct ModelConfig {
     pub dtype: Option<String>,
 }
 
+/// Fails unless `heads` attention heads split a hidden size of `hidden` evenly (each head
+/// takes `hidden / heads` dimensions).
+pub fn check_heads(hidden: usize, heads: usize) -> std::result::Result<(), String> {
+    if heads == 0 || !hidden.is_multiple_of(heads) {
+        return Err(format!(
+            "hidden size {hidden} is not divisible by {heads} heads"
+        ));
+    }
+    Ok(())
+}
+
 impl ModelConfig {
     /// Reads and validates `config.json`.
     pub fn from_file(path: &Path) -> Result<ModelConfig> {
@@ -105,11 +116,7 @@ impl ModelConfig {
                 int(&["intermediate_size"])?,
             )
         };
-        if heads == 0 || !hidden.is_multiple_of(heads) {
-            return Err(format!(
-                "hidden size {hidden} is not divisible by {heads} heads"
-            ));
-        }
+        check_heads(hidden, heads)?;
         let act_name = v[if distil { "activation" } else { "hidden_act" }]
             .as_str()
             .unwrap_or("gelu");

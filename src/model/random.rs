@@ -6,7 +6,9 @@
 
 use crate::error::{GmsError, Result};
 use crate::model::arch::{Architecture, Module};
+use crate::model::config::{check_heads, ModelConfig};
 use crate::model::folder::{copy_tokenizer_files, write_safetensors};
+use crate::model::tokenize::TextEncoder;
 use candle_core::{Device, Tensor};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -74,21 +76,71 @@ impl RandomModelSpec {
     }
 }
 
-/// Writes the random model into `dir` (created if missing; existing files are replaced).
+impl RandomModelSpec {
+    /// Embedding rows of the model: the word list's size for [`TokenizerSource::Words`].
+    fn embedding_rows(&self) -> usize {
+        match &self.tokenizer {
+            TokenizerSource::Words(words) => SPECIAL_TOKENS.len() + words.len(),
+            TokenizerSource::CopyFrom(_) => self.vocab_size,
+        }
+    }
+
+    /// Checks that the spec makes a loadable model, with the checks a loaded model gets (head
+    /// split, tokenizer against the embeddings), before anything is written.
+    pub fn validate(&self) -> Result<()> {
+        let sizes = [
+            ("--layers", self.layers),
+            ("--hidden", self.hidden),
+            ("--heads", self.heads),
+            ("--intermediate", self.intermediate),
+            ("--vocab-size", self.embedding_rows()),
+        ];
+        let bad = |flag, value: String, problem: String| GmsError::BadArgument {
+            flag,
+            value,
+            problem,
+        };
+        if let Some((flag, _)) = sizes.iter().find(|(_, v)| *v == 0) {
+            return Err(bad(flag, "0".into(), "must be at least 1".into()));
+        }
+        check_heads(self.hidden, self.heads).map_err(|problem| {
+            bad(
+                "--heads",
+                self.heads.to_string(),
+                format!("{problem}; pick heads that divide it (e.g. hidden/64)"),
+            )
+        })?;
+        if !(self.std.is_finite() && self.std > 0.0) {
+            return Err(bad(
+                "--std",
+                self.std.to_string(),
+                "must be a positive number (BERT uses 0.02)".into(),
+            ));
+        }
+        if let TokenizerSource::CopyFrom(src) = &self.tokenizer {
+            let json = config_json(self, self.embedding_rows());
+            let config = ModelConfig::from_json(&json)
+                .map_err(|problem| bad("--arch", format!("{:?}", self.architecture), problem))?;
+            TextEncoder::load(src, &config)?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes the random model into `dir` (created if missing; existing files are replaced), after
+/// [`RandomModelSpec::validate`].
 pub fn write_random_model(dir: &Path, spec: &RandomModelSpec) -> Result<()> {
+    spec.validate()?;
     std::fs::create_dir_all(dir).map_err(|e| GmsError::output(dir, e))?;
-    let vocab_size = match &spec.tokenizer {
+    let vocab_size = spec.embedding_rows();
+    match &spec.tokenizer {
         TokenizerSource::Words(words) => {
             let tok = wordpiece_tokenizer_json(words);
             let text = serde_json::to_string_pretty(&tok).expect("json");
             crate::atomic::write_file(&dir.join("tokenizer.json"), text.as_bytes())?;
-            SPECIAL_TOKENS.len() + words.len()
         }
-        TokenizerSource::CopyFrom(src) => {
-            copy_tokenizer_files(src, dir)?;
-            spec.vocab_size
-        }
-    };
+        TokenizerSource::CopyFrom(src) => copy_tokenizer_files(src, dir)?,
+    }
     let config = config_json(spec, vocab_size);
     crate::atomic::write_file(
         &dir.join("config.json"),

@@ -136,7 +136,7 @@ impl TextEncoder {
                     "the tokenizer has {vocab} tokens but the model's embeddings hold {}",
                     config.vocab_size
                 ),
-                "use the tokenizer the model was trained with",
+                "use the tokenizer the model was trained with, or a vocab_size that covers it",
             ));
         }
         Ok(TextEncoder {

@@ -147,18 +147,8 @@ impl TrainOptions {
                 format!("use 2..={MAX_TOKENS}: evaluation truncates rows to {MAX_TOKENS} tokens (DESIGN.md §1)"),
             ));
         }
-        let out_used = self.out.exists()
-            && std::fs::read_dir(&self.out)
-                .map(|mut d| d.next().is_some())
-                .unwrap_or(true);
-        if out_used {
-            return Err(GmsError::Output {
-                path: self.out.clone(),
-                problem: "it already exists and is not empty".into(),
-                fix: "choose a new --out folder or remove the old one",
-            });
-        }
-        Ok(())
+        // The writer's own check, made before training rather than after it.
+        crate::atomic::check_new_dir(&self.out)
     }
 }
 
