@@ -4,6 +4,7 @@
 //! TUI are thin front ends over the same search worker.
 
 pub mod atomic;
+pub mod bench;
 pub mod cli;
 pub mod data;
 pub mod demo;

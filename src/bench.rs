@@ -1,0 +1,356 @@
+//! Benchmarks of the engine on real inputs: the benchmark kit's search timed with and without
+//! the evaluator's speed-ups, its models' logits against the golden ones, and the full greedy
+//! walk on a paper-scale pair. `gms bench` prints and writes what these return.
+//!
+//! Beside `gms` (and `train`) in the layering: it runs sessions and searches and never
+//! writes files.
+
+use crate::data::Example;
+use crate::error::{GmsError, Result};
+use crate::gms::search::{GreedySearch, Move, SearchParams};
+use crate::gms::session::{PrecisionReport, SearchInputs, Session};
+use crate::model::{LoadedModel, Module};
+use candle_core::{DType, Device};
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Largest |logit − golden| allowed: f32 on any device agrees with `transformers` far closer.
+pub const GOLDEN_TOLERANCE: f32 = 1e-4;
+
+/// The kit's models with golden logits (`golden/<name>.json`).
+pub const GOLDEN_MODELS: [&str; 3] = ["sst2_badnet", "sst2_sent", "sst2_proxy_uci"];
+
+/// The benchmark kit (`../shared/bench`) and the folder its models are assembled in.
+#[derive(Debug, Clone)]
+pub struct Kit {
+    /// The kit folder (with `setup.sh`).
+    pub dir: PathBuf,
+    /// Where `setup.sh` assembles the models as HF folders.
+    pub models: PathBuf,
+}
+
+impl Kit {
+    /// The kit at `dir`, its models assembled under `models`; fails unless `dir` is a kit.
+    pub fn open(dir: &Path, models: &Path) -> Result<Kit> {
+        if !dir.join("setup.sh").is_file() {
+            return Err(GmsError::Missing {
+                path: dir.join("setup.sh"),
+                what: "benchmark kit",
+                fix: "pass --kit DIR (the kit's folder, e.g. ../shared/bench)",
+            });
+        }
+        Ok(Kit {
+            dir: dir.to_path_buf(),
+            models: models.to_path_buf(),
+        })
+    }
+
+    /// Assembles the kit's models (its `setup.sh`, which skips those already there).
+    pub fn assemble(&self) -> Result<()> {
+        let script = self.dir.join("setup.sh");
+        let failed = |problem: String| {
+            GmsError::bad_file(
+                &script,
+                problem,
+                format!(
+                    "run it by hand to see why: bash {} {}",
+                    script.display(),
+                    self.models.display()
+                ),
+            )
+        };
+        let status = std::process::Command::new("bash")
+            .arg(&script)
+            .arg(&self.models)
+            .status()
+            .map_err(|e| failed(format!("cannot run it ({e})")))?;
+        if !status.success() {
+            return Err(failed(format!("it failed ({status})")));
+        }
+        Ok(())
+    }
+
+    /// The kit search's inputs: `sst2_badnet` + `sst2_proxy_uci` with the victim's proxy sets,
+    /// no test sets.
+    pub fn search_inputs(&self) -> SearchInputs {
+        self.inputs_with(
+            self.models.join("sst2_badnet"),
+            self.models.join("sst2_proxy_uci"),
+        )
+    }
+
+    /// The kit's proxy sets with another victim/proxy pair (`pair/victim`, `pair/proxy`).
+    pub fn pair_inputs(&self, pair: &Path) -> SearchInputs {
+        self.inputs_with(pair.join("victim"), pair.join("proxy"))
+    }
+
+    fn inputs_with(&self, victim: PathBuf, proxy: PathBuf) -> SearchInputs {
+        let sets = self.dir.join("proxysets/sst2_badnet");
+        SearchInputs {
+            victim,
+            proxy,
+            clean: sets.join("clean.jsonl"),
+            suspect: sets.join("suspect.jsonl"),
+            test_clean: None,
+            test_poison: None,
+        }
+    }
+}
+
+/// Which of the evaluator's speed-ups a timed search uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Configuration {
+    /// Its name in the report.
+    pub name: &'static str,
+    /// Resume candidates from cached layer states.
+    pub layer_cache: bool,
+    /// Stop a candidate once it cannot win its step.
+    pub abandonment: bool,
+}
+
+/// The three configurations `gms bench` compares; all must take the same greedy path.
+pub const CONFIGURATIONS: [Configuration; 3] = [
+    Configuration {
+        name: "layer cache + early abandonment",
+        layer_cache: true,
+        abandonment: true,
+    },
+    Configuration {
+        name: "layer cache only",
+        layer_cache: true,
+        abandonment: false,
+    },
+    Configuration {
+        name: "neither (every candidate from the embeddings)",
+        layer_cache: false,
+        abandonment: false,
+    },
+];
+
+/// A timed search.
+#[derive(Debug, Clone)]
+pub struct SearchTiming {
+    /// The configuration's name.
+    pub name: &'static str,
+    /// The session's device line (dtype and precision included).
+    pub device: String,
+    /// Below f32: how many proxy-set predictions the dtype changed.
+    pub precision: Option<PrecisionReport>,
+    /// Layers of the model.
+    pub layers: usize,
+    /// Seconds to load models and datasets.
+    pub load_s: f64,
+    /// Seconds of search.
+    pub search_s: f64,
+    /// Strategies scored.
+    pub evaluations: usize,
+    /// Forward passes run (not answered by the cache).
+    pub computed: usize,
+    /// Candidates abandoned early.
+    pub abandoned: usize,
+    /// Layer × batch runs.
+    pub layer_runs: usize,
+    /// The greedy path: each step's move and score.
+    pub trace: Vec<(Move, f64)>,
+}
+
+/// Loads `inputs` in `dtype` and runs the search with `params` to its end under `config`.
+pub fn time_search(
+    inputs: SearchInputs,
+    device: &Device,
+    dtype: DType,
+    params: SearchParams,
+    config: Configuration,
+) -> Result<SearchTiming> {
+    let t0 = Instant::now();
+    let mut session = Session::load_with(inputs, device, dtype)?;
+    let load_s = t0.elapsed().as_secs_f64();
+    session.evaluator.layer_cache = config.layer_cache;
+    session.evaluator.abandonment = config.abandonment;
+    let layers = session.evaluator.num_layers();
+    let t1 = Instant::now();
+    let mut search = GreedySearch::new(params, layers);
+    search.run(&mut session.evaluator, |_| {})?;
+    let search_s = t1.elapsed().as_secs_f64();
+    let stats = session.evaluator.stats;
+    Ok(SearchTiming {
+        name: config.name,
+        device: session.device_name.clone(),
+        precision: session.precision.clone(),
+        layers,
+        load_s,
+        search_s,
+        evaluations: search.evaluations(),
+        computed: stats.computed,
+        abandoned: stats.abandoned,
+        layer_runs: stats.layer_runs,
+        trace: search
+            .trace()
+            .iter()
+            .map(|s| (s.point.mv, s.point.metrics.score))
+            .collect(),
+    })
+}
+
+/// The full greedy walk on `inputs`: patience high enough never to stop it before nothing
+/// is left to drop.
+pub fn time_full_walk(inputs: SearchInputs, device: &Device, dtype: DType) -> Result<SearchTiming> {
+    let layers = crate::model::ModelFolder::open(&inputs.victim)?
+        .config
+        .layers;
+    // Each step drops one module type or one layer, so a walk has at most this many steps.
+    let params = SearchParams::validated(0.4, Module::ALL.len() + layers)?;
+    time_search(inputs, device, dtype, params, CONFIGURATIONS[0])
+}
+
+/// How far a model's logits are from the golden ones.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GoldenDiff {
+    /// Largest |logit − golden| over every row.
+    pub max_diff: f32,
+    /// Rows compared.
+    pub rows: usize,
+}
+
+impl GoldenDiff {
+    /// Whether it is within [`GOLDEN_TOLERANCE`].
+    pub fn ok(&self) -> bool {
+        self.max_diff <= GOLDEN_TOLERANCE
+    }
+}
+
+/// Compares the model in `dir` on `device` (f32) with the golden logits in `golden_file`.
+pub fn golden_diff(dir: &Path, golden_file: &Path, device: &Device) -> Result<GoldenDiff> {
+    let bad = |problem: &str| {
+        GmsError::bad_file(
+            golden_file,
+            problem.to_string(),
+            "restore the file from the benchmark kit",
+        )
+    };
+    let model = LoadedModel::load(dir, device)?;
+    let encoder = model.text_encoder()?;
+    let text = std::fs::read_to_string(golden_file).map_err(|e| bad(&e.to_string()))?;
+    let golden: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| bad(&format!("not JSON ({e})")))?;
+    let sets = golden
+        .as_object()
+        .ok_or_else(|| bad("expected an object of test sets"))?;
+    let mut diff = GoldenDiff {
+        max_diff: 0.0,
+        rows: 0,
+    };
+    for v in sets.values() {
+        let sentences: Vec<Example> = v["sentences"]
+            .as_array()
+            .ok_or_else(|| bad("a set without sentences"))?
+            .iter()
+            .map(|s| Example {
+                text: s.as_str().unwrap_or_default().into(),
+                text_pair: None,
+                label: 0,
+                line: 0,
+            })
+            .collect();
+        let want: Vec<Vec<f32>> =
+            serde_json::from_value(v["logits"].clone()).map_err(|_| bad("a set without logits"))?;
+        let encoded = encoder.encode_set(&sentences, device)?;
+        for batch in &encoded.batches {
+            let got = model.classifier.logits(&batch.input)?.to_vec2::<f32>()?;
+            for (r, &row) in batch.rows.iter().enumerate() {
+                let w = want
+                    .get(row)
+                    .ok_or_else(|| bad("fewer logits than sentences"))?;
+                for (g, w) in got[r].iter().zip(w) {
+                    diff.max_diff = diff.max_diff.max((g - w).abs());
+                }
+                diff.rows += 1;
+            }
+        }
+    }
+    Ok(diff)
+}
+
+/// The device and the CPU model, for the report's "Device:" line.
+pub fn machine(device: &Device) -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    format!("{} — {cpu}", crate::device::describe(device))
+}
+
+/// Peak resident memory of this process so far (Linux), in MB.
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// `BENCHMARKS.md`: the timed configurations (which took the same path) on `device`.
+pub fn report(runs: &[SearchTiming], device: &str, kit: &Path) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# Benchmarks\n");
+    let _ = writeln!(
+        s,
+        "Written by `cargo run --release -- bench` (gms {}).\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    let _ = writeln!(s, "## GMS search on the benchmark kit\n");
+    let _ = writeln!(
+        s,
+        "`sst2_badnet` + `sst2_proxy_uci` with `{}/proxysets/sst2_badnet` (200 + 200 rows), α 0.4, patience 5, no test sets. Device: {device}.\n",
+        kit.display()
+    );
+    let _ = writeln!(s, "| configuration | search wall (s) | evaluations | s / evaluation | forward passes run | abandoned | layer×batch runs | load (s) |");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+    for r in runs {
+        let _ = writeln!(
+            s,
+            "| {} | {:.2} | {} | {:.3} | {} | {} | {} | {:.2} |",
+            r.name,
+            r.search_s,
+            r.evaluations,
+            r.search_s / r.evaluations.max(1) as f64,
+            r.computed,
+            r.abandoned,
+            r.layer_runs,
+            r.load_s
+        );
+    }
+    let _ = writeln!(s);
+    if let Some(mb) = peak_rss_mb() {
+        let _ = writeln!(
+            s,
+            "Peak resident memory of the whole bench process: {mb:.0} MB.\n"
+        );
+    }
+    let _ = writeln!(s, "All configurations took the same greedy path:\n");
+    for (i, (mv, score)) in runs[0].trace.iter().enumerate() {
+        let _ = writeln!(s, "- step {i}: {mv} → score {score:.4}");
+    }
+    let _ = writeln!(
+        s,
+        "\nFor scale: the reference Python implementation needs 424 s of search for this run on a \
+         2-core machine of this project's kind (7.7 s per evaluation, 593 s wall, 1.08 GB peak), \
+         and 10.6 s on an H200."
+    );
+    let _ = writeln!(
+        s,
+        "\nHow the CPU time was brought down (kit search, 2 cores, measured with `gms bench \
+         --quick`): candle's split-per-op threads 57 s under load and 35 s idle, against 43 s on \
+         one thread; batches side by side with single-threaded ops 30–34 s at 1024 tokens per \
+         batch; 512 tokens per batch 22 s (finer rounds for early abandonment), 384 → 22.0 s, \
+         256 → 25.3 s. Before that: a vectorised erf GELU (libm's scalar erf was ~11 % of the \
+         time) and a first-token-only last layer.\n\n\
+         GPU figures (CUDA build, `scripts/gpu-check.sh`) are not measured yet: no GPU was lent \
+         to the sessions so far."
+    );
+    s
+}
