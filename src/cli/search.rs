@@ -3,7 +3,7 @@
 use super::args::{ParamArgs, SessionArgs};
 use crate::device::open_device;
 use crate::gms::search::SearchEvent;
-use crate::gms::session::Session;
+use crate::gms::session::{SearchInputs, Session};
 use crate::gms::worker::{self, Command, WorkerEvent, WorkerOptions};
 use anyhow::{bail, Context};
 use clap::Args;
@@ -36,30 +36,14 @@ impl SearchCmd {
     /// Runs the search and writes the outputs.
     pub fn run(self) -> anyhow::Result<()> {
         let params = self.params.params()?;
-        let inputs = if self.demo {
-            if self.session.any_given()
-                || self.session.test_clean.is_some()
-                || self.session.test_poison.is_some()
-            {
-                bail!("--demo brings its own models and datasets; drop --victim/--proxy/--clean/--suspect/--test-*");
-            }
-            crate::demo::inputs()?
-        } else {
-            self.session.inputs()?
-        };
+        let inputs = self.inputs()?;
         if let Some(dir) = &self.out_model {
             // The writer's own check, made before the search rather than after it.
             crate::atomic::check_new_dir(dir)?;
         }
         let device = open_device(&self.session.device)?;
         let dtype = self.session.dtype.dtype();
-        let started = Instant::now();
-        let bar = ProgressBar::new_spinner();
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}").expect("valid template"),
-        );
-        bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        bar.set_message("loading models and datasets");
+        let mut progress = Progress::new(&self);
         let mut handle = worker::spawn(
             move || Session::load_with(inputs, &device, dtype),
             WorkerOptions {
@@ -69,114 +53,42 @@ impl SearchCmd {
             },
             crate::export::write_export,
         );
-        let mut lines: Vec<String> = Vec::new();
-        let mut failure = None;
-        let mut best_score = f64::NAN;
         while let Some(event) = handle.events.blocking_recv() {
-            match &event {
-                WorkerEvent::Ready {
-                    baseline,
-                    device,
-                    victim_test,
-                    ..
-                } => {
-                    self.emit(&serde_json::json!({
-                        "event": "baseline", "acc": baseline.acc, "asr": baseline.asr,
-                        "victim_test": victim_test, "device": device,
-                        "load_s": started.elapsed().as_secs_f64(),
-                    }));
-                    lines.push(format!(
-                        "victim on the proxy sets: acc {:.4}  asr {:.4}  ({device})",
-                        baseline.acc, baseline.asr
-                    ));
-                    bar.set_message("scoring the full substitution");
-                }
-                WorkerEvent::Search(e) => {
-                    self.emit(e);
-                    match e {
-                        SearchEvent::Candidate(c) => bar.set_message(format!(
-                            "step {} · candidate {}/{} ({}) · best {best_score:.4}",
-                            c.step,
-                            c.index + 1,
-                            c.total,
-                            c.mv
-                        )),
-                        SearchEvent::Step(s) => {
-                            let m = &s.point.metrics;
-                            if s.improved {
-                                best_score = m.score;
-                            }
-                            lines.push(format!(
-                                "step {:>2}  {:<10} acc {:.4}  asr {:.4}  score {:.4}{}",
-                                s.step,
-                                s.point.mv.to_string(),
-                                m.acc,
-                                m.asr,
-                                m.score,
-                                if s.improved { "  new best" } else { "" }
-                            ));
-                        }
-                        SearchEvent::Finished { best, reason } => {
-                            lines.push(format!(
-                                "best: {}  acc {:.4}  asr {:.4}  score {:.4}  (stopped: {reason:?})",
-                                best.matrix, best.metrics.acc, best.metrics.asr, best.metrics.score
-                            ));
-                            bar.set_message("scoring the result on the test sets and writing");
-                            let _ = handle.commands.send(Command::Export {
-                                matrix: None,
-                                json: self.out.clone(),
-                                model: self.out_model.clone(),
-                            });
-                        }
-                    }
-                }
-                WorkerEvent::FinalTest { test } => {
-                    self.emit(
-                        &serde_json::json!({"event": "test", "cacc": test.cacc, "asr": test.asr}),
-                    );
-                    lines.push(format!(
-                        "test sets: CACC {:.2}% ({}/{})  ASR {:.2}% ({}/{})",
-                        test.cacc * 100.0,
-                        test.clean_correct,
-                        test.clean_total,
-                        test.asr * 100.0,
-                        test.poison_hits,
-                        test.poison_total
-                    ));
-                }
-                WorkerEvent::Exported { json, model } => {
-                    self.emit(&serde_json::json!({
-                        "event": "written", "strategy": json, "model": model,
-                        "wall_s": started.elapsed().as_secs_f64(),
-                    }));
-                    lines.push(format!("wrote {}", json.display()));
-                    if let Some(m) = model {
-                        lines.push(format!("wrote {}", m.display()));
-                    }
-                    let _ = handle.commands.send(Command::Stop);
-                }
-                WorkerEvent::Error { message } => {
-                    failure = Some(message.clone());
-                    let _ = handle.commands.send(Command::Stop);
-                }
-                WorkerEvent::Stopped => break,
-                _ => {}
+            if matches!(event, WorkerEvent::Stopped) {
+                break;
+            }
+            if let Some(command) = progress.handle(&event) {
+                let _ = handle.commands.send(command);
             }
         }
-        bar.finish_and_clear();
+        progress.bar.finish_and_clear();
         let _ = handle.thread.join();
-        if let Some(message) = failure {
+        if let Some(message) = progress.failure {
             bail!(message);
         }
         if !self.json {
-            for l in &lines {
+            for l in &progress.lines {
                 println!("{l}");
             }
-            println!("{:.1} s in all", started.elapsed().as_secs_f64());
+            println!("{:.1} s in all", progress.started.elapsed().as_secs_f64());
         }
         std::fs::metadata(&self.out)
             .with_context(|| format!("{} was not written", self.out.display()))?;
         Ok(())
+    }
+
+    /// The embedded demo's inputs with `--demo`, else the given ones.
+    fn inputs(&self) -> anyhow::Result<SearchInputs> {
+        if !self.demo {
+            return self.session.inputs();
+        }
+        if self.session.any_given()
+            || self.session.test_clean.is_some()
+            || self.session.test_poison.is_some()
+        {
+            bail!("--demo brings its own models and datasets; drop --victim/--proxy/--clean/--suspect/--test-*");
+        }
+        Ok(crate::demo::inputs()?)
     }
 
     fn emit<T: serde::Serialize>(&self, value: &T) {
@@ -185,6 +97,141 @@ impl SearchCmd {
                 "{}",
                 serde_json::to_string(value).expect("events serialize")
             );
+        }
+    }
+}
+
+/// What `gms search` makes of the worker's events: a spinner on stderr, one JSON line per
+/// event on stdout with `--json`, and the summary printed at the end.
+struct Progress<'a> {
+    cmd: &'a SearchCmd,
+    bar: ProgressBar,
+    started: Instant,
+    lines: Vec<String>,
+    best_score: f64,
+    failure: Option<String>,
+}
+
+impl<'a> Progress<'a> {
+    fn new(cmd: &'a SearchCmd) -> Progress<'a> {
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}").expect("valid template"),
+        );
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        bar.set_message("loading models and datasets");
+        Progress {
+            cmd,
+            bar,
+            started: Instant::now(),
+            lines: Vec::new(),
+            best_score: f64::NAN,
+            failure: None,
+        }
+    }
+
+    /// Takes in one event; returns the command it calls for: the export once the search has
+    /// finished, the stop once the files are written or something failed.
+    fn handle(&mut self, event: &WorkerEvent) -> Option<Command> {
+        match event {
+            WorkerEvent::Ready {
+                baseline,
+                device,
+                victim_test,
+                ..
+            } => {
+                self.cmd.emit(&serde_json::json!({
+                    "event": "baseline", "acc": baseline.acc, "asr": baseline.asr,
+                    "victim_test": victim_test, "device": device,
+                    "load_s": self.started.elapsed().as_secs_f64(),
+                }));
+                self.lines.push(format!(
+                    "victim on the proxy sets: acc {:.4}  asr {:.4}  ({device})",
+                    baseline.acc, baseline.asr
+                ));
+                self.bar.set_message("scoring the full substitution");
+                None
+            }
+            WorkerEvent::Search(e) => {
+                self.cmd.emit(e);
+                self.search(e)
+            }
+            WorkerEvent::FinalTest { test } => {
+                self.cmd.emit(
+                    &serde_json::json!({"event": "test", "cacc": test.cacc, "asr": test.asr}),
+                );
+                self.lines.push(format!(
+                    "test sets: CACC {:.2}% ({}/{})  ASR {:.2}% ({}/{})",
+                    test.cacc * 100.0,
+                    test.clean_correct,
+                    test.clean_total,
+                    test.asr * 100.0,
+                    test.poison_hits,
+                    test.poison_total
+                ));
+                None
+            }
+            WorkerEvent::Exported { json, model } => {
+                self.cmd.emit(&serde_json::json!({
+                    "event": "written", "strategy": json, "model": model,
+                    "wall_s": self.started.elapsed().as_secs_f64(),
+                }));
+                self.lines.push(format!("wrote {}", json.display()));
+                if let Some(m) = model {
+                    self.lines.push(format!("wrote {}", m.display()));
+                }
+                Some(Command::Stop)
+            }
+            WorkerEvent::Error { message } => {
+                self.failure = Some(message.clone());
+                Some(Command::Stop)
+            }
+            _ => None,
+        }
+    }
+
+    fn search(&mut self, event: &SearchEvent) -> Option<Command> {
+        match event {
+            SearchEvent::Candidate(c) => {
+                self.bar.set_message(format!(
+                    "step {} · candidate {}/{} ({}) · best {:.4}",
+                    c.step,
+                    c.index + 1,
+                    c.total,
+                    c.mv,
+                    self.best_score
+                ));
+                None
+            }
+            SearchEvent::Step(s) => {
+                let m = &s.point.metrics;
+                if s.improved {
+                    self.best_score = m.score;
+                }
+                self.lines.push(format!(
+                    "step {:>2}  {:<10} acc {:.4}  asr {:.4}  score {:.4}{}",
+                    s.step,
+                    s.point.mv.to_string(),
+                    m.acc,
+                    m.asr,
+                    m.score,
+                    if s.improved { "  new best" } else { "" }
+                ));
+                None
+            }
+            SearchEvent::Finished { best, reason } => {
+                self.lines.push(format!(
+                    "best: {}  acc {:.4}  asr {:.4}  score {:.4}  (stopped: {reason:?})",
+                    best.matrix, best.metrics.acc, best.metrics.asr, best.metrics.score
+                ));
+                self.bar
+                    .set_message("scoring the result on the test sets and writing");
+                Some(Command::Export {
+                    matrix: None,
+                    json: self.cmd.out.clone(),
+                    model: self.cmd.out_model.clone(),
+                })
+            }
         }
     }
 }
