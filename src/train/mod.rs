@@ -278,7 +278,7 @@ pub fn train(
     opts.validate()?;
     let data = Dataset::read(&opts.data)?;
     let start = open_start(opts, &data)?;
-    let config = start.folder.config.clone();
+    let config = &start.folder.config;
     data.check_labels(config.num_labels)?;
     if config.max_positions < opts.max_len {
         return Err(bad_arg(
@@ -290,48 +290,14 @@ pub fn train(
             ),
         ));
     }
-    let encoder = TextEncoder::load(&start.folder.dir, &config)?;
+    let encoder = TextEncoder::load(&start.folder.dir, config)?;
     let rows = encode_rows(&encoder, &data.examples, opts.max_len)?;
-
-    // Parameters: trainable ones become Vars (updated in place by the optimizer, so the
-    // classifier built over their tensors always sees the current weights).
-    let tensors = start.folder.load_tensors(device)?;
-    let base = Classifier::from_tensors(&config, &tensors, &start.folder.dir)?;
-    let mut vars: Vec<(String, Var)> = Vec::new();
-    let mut map = TensorMap::new();
-    let (mut trainable, mut frozen) = (0, 0);
-    let embeddings = config.architecture.embedding_names();
-    for (name, t) in base.named_tensors() {
-        if opts.freeze_embeddings && embeddings.contains(&name) {
-            frozen += t.elem_count();
-            map.insert(name, t);
-        } else {
-            trainable += t.elem_count();
-            let var = Var::from_tensor(&t)?;
-            map.insert(name.clone(), var.as_tensor().clone());
-            vars.push((name, var));
-        }
-    }
-    let mut model = Classifier::from_tensors(&config, &map, &start.folder.dir)?;
-    model.trainable = true;
-    let mut optimizer = AdamW::new(
-        vars.iter().map(|(_, v)| v.clone()).collect(),
-        ParamsAdamW {
-            lr: opts.lr,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: ADAM_EPS,
-            weight_decay: WEIGHT_DECAY,
-        },
-    )?;
-
-    let n = rows.len();
-    let steps_per_epoch = n.div_ceil(opts.batch);
-    let total_steps = steps_per_epoch * opts.epochs;
+    let mut run = Run::new(opts, &start, rows, device)?;
     progress(&Progress::Started {
-        steps: total_steps,
-        trainable,
+        steps: run.total_steps,
+        trainable: run.trainable,
     });
+    let n = run.rows.len();
     let data_sha = sha256_files(std::slice::from_ref(&opts.data))?;
     let mut dynamics = TrainingDynamics::new(&opts.data, data_sha, n, opts.epochs);
     // Salted like the other seeded steps (see `data::poison`), so batches do not follow the
@@ -339,79 +305,187 @@ pub fn train(
     let mut rng = StdRng::seed_from_u64(opts.seed ^ u64::from_le_bytes(*b"gms-batc"));
     let mut order: Vec<usize> = (0..n).collect();
     let mut stats = Vec::with_capacity(opts.epochs);
-    let mut step = 0usize;
     for epoch in 1..=opts.epochs {
-        let batches = length_grouped_batches(&mut order, &rows, opts.batch, &mut rng);
-        let mut p_epoch = vec![0f32; n];
-        let (mut loss_sum, mut correct) = (0f64, 0usize);
-        for chunk in &batches {
-            let subset: Vec<EncodedRow> = chunk.iter().map(|&i| rows[i].clone()).collect();
-            let set = batch_rows(
-                &subset,
-                config.architecture,
-                config.pad_token_id,
-                device,
-                usize::MAX,
-            )?;
-            let batch = &set.batches[0];
-            let labels = Tensor::new(batch.labels.as_slice(), device)?;
-            let logits = model.logits(&batch.input)?;
-            let loss = candle_nn::loss::cross_entropy(&logits, &labels)?;
-            let grads = loss.backward()?;
-            if step == 0 {
-                check_gradients(&vars, &grads)?;
-            }
-            // Linear decay from the peak to 0 over all steps (no warm-up).
-            let lr = opts.lr * (1.0 - step as f64 / total_steps as f64);
-            optimizer.set_learning_rate(lr);
-            optimizer.step(&grads)?;
-            step += 1;
-
-            let loss_value = loss.to_scalar::<f32>()?;
-            loss_sum += loss_value as f64;
-            let probs = candle_nn::ops::softmax(&logits.detach(), D::Minus1)?.to_vec2::<f32>()?;
-            for ((&r, &label), p) in batch.rows.iter().zip(&batch.labels).zip(&probs) {
-                let p_label = p[label as usize];
-                p_epoch[chunk[r]] = p_label;
-                if argmax(p) == label as usize {
-                    correct += 1;
-                }
-            }
-            if !loss_value.is_finite() {
-                return Err(GmsError::BadArgument {
-                    flag: "--lr",
-                    value: opts.lr.to_string(),
-                    problem: format!(
-                        "the loss became {loss_value} at step {step}; lower the learning rate"
-                    ),
-                });
-            }
-            progress(&Progress::Step {
-                epoch,
-                loss: loss_value,
-                lr,
-            });
-        }
-        for (row, p) in dynamics.p_label.iter_mut().zip(p_epoch) {
+        let batches = length_grouped_batches(&mut order, &run.rows, opts.batch, &mut rng);
+        let (s, p_label) = run.epoch(epoch, &batches, progress)?;
+        for (row, p) in dynamics.p_label.iter_mut().zip(p_label) {
             row.push(p);
         }
-        let s = EpochStats {
-            epoch,
-            loss: loss_sum / steps_per_epoch as f64,
-            accuracy: correct as f64 / n as f64,
-        };
         progress(&Progress::Epoch(s));
         stats.push(s);
     }
 
-    write_model(&start, &model, &dynamics, &opts.out)?;
+    write_model(&start, &run.model, &dynamics, &opts.out)?;
     Ok(TrainReport {
         out: opts.out.clone(),
         epochs: stats,
-        trainable_params: trainable,
-        frozen_params: frozen,
+        trainable_params: run.trainable,
+        frozen_params: run.frozen,
         dtype: dtype_name(start.out_dtype).to_string(),
     })
+}
+
+/// A training run in progress: the model over its trainable parameters, the optimizer and
+/// the learning-rate schedule.
+struct Run<'a> {
+    opts: &'a TrainOptions,
+    device: &'a Device,
+    /// The tokenized training set.
+    rows: Vec<EncodedRow>,
+    /// The classifier, built over the [`Var`]s' tensors.
+    model: Classifier,
+    /// Trainable parameters by checkpoint name (what the optimizer updates).
+    vars: Vec<(String, Var)>,
+    optimizer: AdamW,
+    trainable: usize,
+    frozen: usize,
+    /// Optimizer steps taken.
+    step: usize,
+    total_steps: usize,
+}
+
+/// One optimizer step's view of its batch.
+struct StepOutcome {
+    /// The batch's loss (before the step).
+    loss: f32,
+    /// The learning rate the step used.
+    lr: f64,
+    /// For each row of the batch (as an index into the training set): the probability of its
+    /// label, and whether the label was the prediction.
+    rows: Vec<(usize, f32, bool)>,
+}
+
+impl<'a> Run<'a> {
+    /// Loads the start model; trainable tensors become [`Var`]s, updated in place by the
+    /// optimizer, so the classifier built over their tensors always sees the current weights.
+    fn new(
+        opts: &'a TrainOptions,
+        start: &StartFolder,
+        rows: Vec<EncodedRow>,
+        device: &'a Device,
+    ) -> Result<Run<'a>> {
+        let config = &start.folder.config;
+        let tensors = start.folder.load_tensors(device)?;
+        let base = Classifier::from_tensors(config, &tensors, &start.folder.dir)?;
+        let mut vars: Vec<(String, Var)> = Vec::new();
+        let mut map = TensorMap::new();
+        let (mut trainable, mut frozen) = (0, 0);
+        let embeddings = config.architecture.embedding_names();
+        for (name, t) in base.named_tensors() {
+            if opts.freeze_embeddings && embeddings.contains(&name) {
+                frozen += t.elem_count();
+                map.insert(name, t);
+            } else {
+                trainable += t.elem_count();
+                let var = Var::from_tensor(&t)?;
+                map.insert(name.clone(), var.as_tensor().clone());
+                vars.push((name, var));
+            }
+        }
+        let mut model = Classifier::from_tensors(config, &map, &start.folder.dir)?;
+        model.trainable = true;
+        let optimizer = AdamW::new(
+            vars.iter().map(|(_, v)| v.clone()).collect(),
+            ParamsAdamW {
+                lr: opts.lr,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: ADAM_EPS,
+                weight_decay: WEIGHT_DECAY,
+            },
+        )?;
+        let total_steps = rows.len().div_ceil(opts.batch) * opts.epochs;
+        Ok(Run {
+            opts,
+            device,
+            rows,
+            model,
+            vars,
+            optimizer,
+            trainable,
+            frozen,
+            step: 0,
+            total_steps,
+        })
+    }
+
+    /// One pass over `batches`: its statistics and each row's probability of its label.
+    fn epoch(
+        &mut self,
+        epoch: usize,
+        batches: &[Vec<usize>],
+        progress: &mut dyn FnMut(&Progress),
+    ) -> Result<(EpochStats, Vec<f32>)> {
+        let n = self.rows.len();
+        let mut p_label = vec![0f32; n];
+        let (mut loss_sum, mut correct) = (0f64, 0usize);
+        for chunk in batches {
+            let outcome = self.step(chunk)?;
+            loss_sum += outcome.loss as f64;
+            for (row, p, predicted) in outcome.rows {
+                p_label[row] = p;
+                correct += predicted as usize;
+            }
+            progress(&Progress::Step {
+                epoch,
+                loss: outcome.loss,
+                lr: outcome.lr,
+            });
+        }
+        let stats = EpochStats {
+            epoch,
+            loss: loss_sum / batches.len() as f64,
+            accuracy: correct as f64 / n as f64,
+        };
+        Ok((stats, p_label))
+    }
+
+    /// One optimizer step on the training rows `chunk`.
+    fn step(&mut self, chunk: &[usize]) -> Result<StepOutcome> {
+        let config = &self.model.config;
+        let subset: Vec<EncodedRow> = chunk.iter().map(|&i| self.rows[i].clone()).collect();
+        let set = batch_rows(
+            &subset,
+            config.architecture,
+            config.pad_token_id,
+            self.device,
+            usize::MAX,
+        )?;
+        let batch = &set.batches[0];
+        let labels = Tensor::new(batch.labels.as_slice(), self.device)?;
+        let logits = self.model.logits(&batch.input)?;
+        let loss = candle_nn::loss::cross_entropy(&logits, &labels)?;
+        let grads = loss.backward()?;
+        if self.step == 0 {
+            check_gradients(&self.vars, &grads)?;
+        }
+        // Linear decay from the peak to 0 over all steps (no warm-up).
+        let lr = self.opts.lr * (1.0 - self.step as f64 / self.total_steps as f64);
+        self.optimizer.set_learning_rate(lr);
+        self.optimizer.step(&grads)?;
+        self.step += 1;
+
+        let loss = loss.to_scalar::<f32>()?;
+        if !loss.is_finite() {
+            return Err(GmsError::BadArgument {
+                flag: "--lr",
+                value: self.opts.lr.to_string(),
+                problem: format!(
+                    "the loss became {loss} at step {}; lower the learning rate",
+                    self.step
+                ),
+            });
+        }
+        let probs = candle_nn::ops::softmax(&logits.detach(), D::Minus1)?.to_vec2::<f32>()?;
+        let rows = batch
+            .rows
+            .iter()
+            .zip(&batch.labels)
+            .zip(&probs)
+            .map(|((&r, &label), p)| (chunk[r], p[label as usize], argmax(p) == label as usize))
+            .collect();
+        Ok(StepOutcome { loss, lr, rows })
+    }
 }
 
 /// Rows per pool within which batches are formed from rows of similar length, in batches.
