@@ -109,23 +109,7 @@ impl Session {
     /// [`Self::load`], evaluating in `dtype` (f32, bf16 or f16). Below f32 the victim also
     /// runs once in f32 so [`Self::precision`] can say how many predictions the dtype changes.
     pub fn load_with(inputs: SearchInputs, device: &Device, dtype: DType) -> Result<Session> {
-        if !matches!(dtype, DType::F32 | DType::BF16 | DType::F16) {
-            return Err(GmsError::BadArgument {
-                flag: "--dtype",
-                value: dtype.as_str().to_string(),
-                problem: "evaluation runs in f32, bf16 or f16".into(),
-            });
-        }
-        match (&inputs.test_clean, &inputs.test_poison) {
-            (Some(_), None) | (None, Some(_)) => {
-                return Err(GmsError::BadArgument {
-                    flag: "--test-clean/--test-poison",
-                    value: String::new(),
-                    problem: "give both test sets or neither".into(),
-                })
-            }
-            _ => {}
-        }
+        check_request(&inputs, dtype)?;
         let victim = LoadedModel::load(&inputs.victim, device)?;
         let proxy = LoadedModel::load(&inputs.proxy, device)?;
         victim.folder.check_pair(&proxy.folder)?;
@@ -135,66 +119,28 @@ impl Session {
             let d = read_dataset(p, labels)?;
             encoder.encode_set(&d.examples, device)
         };
-        let clean = encode(&inputs.clean)?;
-        let suspect = encode(&inputs.suspect)?;
-        let test_sets = match (&inputs.test_clean, &inputs.test_poison) {
-            (Some(c), Some(p)) => Some(TestSets {
-                clean: encode(c)?,
-                poison: encode(p)?,
-            }),
-            _ => None,
+        let mut work = Workload {
+            victim: victim.classifier,
+            proxy: proxy.classifier,
+            clean: encode(&inputs.clean)?,
+            suspect: encode(&inputs.suspect)?,
+            test_sets: match (&inputs.test_clean, &inputs.test_poison) {
+                (Some(c), Some(p)) => Some(TestSets {
+                    clean: encode(c)?,
+                    poison: encode(p)?,
+                }),
+                _ => None,
+            },
         };
-        let (victim_model, proxy_model, clean, suspect, test_sets, precision) =
-            if dtype == DType::F32 {
-                (
-                    victim.classifier,
-                    proxy.classifier,
-                    clean,
-                    suspect,
-                    test_sets,
-                    None,
-                )
-            } else {
-                let before = [
-                    predictions(&victim.classifier, &clean)?,
-                    predictions(&victim.classifier, &suspect)?,
-                ];
-                let victim_low = victim.classifier.to_dtype(dtype)?;
-                let proxy_low = proxy.classifier.to_dtype(dtype)?;
-                let (clean, suspect) = (clean.to_dtype(dtype)?, suspect.to_dtype(dtype)?);
-                let after = [
-                    predictions(&victim_low, &clean)?,
-                    predictions(&victim_low, &suspect)?,
-                ];
-                let differ = before
-                    .iter()
-                    .flatten()
-                    .zip(after.iter().flatten())
-                    .filter(|(a, b)| a != b)
-                    .count();
-                let report = PrecisionReport {
-                    dtype: dtype.as_str().to_string(),
-                    differ,
-                    total: clean.len + suspect.len,
-                };
-                tracing::info!(%report, "reduced-precision evaluation");
-                let test_sets = match test_sets {
-                    Some(t) => Some(TestSets {
-                        clean: t.clean.to_dtype(dtype)?,
-                        poison: t.poison.to_dtype(dtype)?,
-                    }),
-                    None => None,
-                };
-                (
-                    victim_low,
-                    proxy_low,
-                    clean,
-                    suspect,
-                    test_sets,
-                    Some(report),
-                )
-            };
-        let evaluator = Evaluator::new(victim_model, proxy_model, clean, suspect)?;
+        let precision = if dtype == DType::F32 {
+            None
+        } else {
+            let (lowered, report) = work.lowered(dtype)?;
+            tracing::info!(%report, "reduced-precision evaluation");
+            work = lowered;
+            Some(report)
+        };
+        let evaluator = Evaluator::new(work.victim, work.proxy, work.clean, work.suspect)?;
         let device_name = match &precision {
             Some(p) => format!("{}, {p}", device_name(device)),
             None => device_name(device),
@@ -207,7 +153,7 @@ impl Session {
             device_name,
             dtype,
             precision,
-            test_sets,
+            test_sets: work.test_sets,
             test_cache: HashMap::new(),
         })
     }
@@ -242,6 +188,75 @@ impl Session {
     /// Text encoder of the victim (for callers that encode more data).
     pub fn text_encoder(&self) -> Result<TextEncoder> {
         TextEncoder::load(&self.victim_folder.dir, &self.victim_folder.config)
+    }
+}
+
+/// Refuses what no loading can fix: an evaluation dtype other than f32/bf16/f16, or one
+/// test set without the other.
+fn check_request(inputs: &SearchInputs, dtype: DType) -> Result<()> {
+    if !matches!(dtype, DType::F32 | DType::BF16 | DType::F16) {
+        return Err(GmsError::BadArgument {
+            flag: "--dtype",
+            value: dtype.as_str().to_string(),
+            problem: "evaluation runs in f32, bf16 or f16".into(),
+        });
+    }
+    if inputs.test_clean.is_some() != inputs.test_poison.is_some() {
+        return Err(GmsError::BadArgument {
+            flag: "--test-clean/--test-poison",
+            value: String::new(),
+            problem: "give both test sets or neither".into(),
+        });
+    }
+    Ok(())
+}
+
+/// The models and encoded sets a session evaluates, all in one dtype.
+struct Workload {
+    victim: Classifier,
+    proxy: Classifier,
+    clean: EncodedSet,
+    suspect: EncodedSet,
+    test_sets: Option<TestSets>,
+}
+
+impl Workload {
+    /// The same in `dtype` (bf16 or f16), and how many of the victim's proxy-set predictions
+    /// that changes.
+    fn lowered(self, dtype: DType) -> Result<(Workload, PrecisionReport)> {
+        let before = [
+            predictions(&self.victim, &self.clean)?,
+            predictions(&self.victim, &self.suspect)?,
+        ];
+        let lowered = Workload {
+            victim: self.victim.to_dtype(dtype)?,
+            proxy: self.proxy.to_dtype(dtype)?,
+            clean: self.clean.to_dtype(dtype)?,
+            suspect: self.suspect.to_dtype(dtype)?,
+            test_sets: match self.test_sets {
+                Some(t) => Some(TestSets {
+                    clean: t.clean.to_dtype(dtype)?,
+                    poison: t.poison.to_dtype(dtype)?,
+                }),
+                None => None,
+            },
+        };
+        let after = [
+            predictions(&lowered.victim, &lowered.clean)?,
+            predictions(&lowered.victim, &lowered.suspect)?,
+        ];
+        let differ = before
+            .iter()
+            .flatten()
+            .zip(after.iter().flatten())
+            .filter(|(a, b)| a != b)
+            .count();
+        let report = PrecisionReport {
+            dtype: dtype.as_str().to_string(),
+            differ,
+            total: lowered.clean.len + lowered.suspect.len,
+        };
+        Ok((lowered, report))
     }
 }
 
