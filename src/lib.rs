@@ -1,7 +1,9 @@
 //! gms: Guided Module Substitution for backdoored transformer classifiers.
 //!
-//! Data flows `data` → `model` → `gms` (score, evaluator, search) → `export`; the CLI and the
-//! TUI are thin front ends over the same search worker.
+//! Data flows `data` → `model` → `gms` (proxy sets, score, evaluator, search, report) →
+//! `export`; the CLI and the TUI are thin front ends over the same search worker. A module
+//! imports only from layers to its left; `train` and `bench` sit beside `gms`; `error`,
+//! `device` and `atomic` are leaves (README.md, "Layout").
 
 pub mod atomic;
 pub mod bench;

@@ -143,8 +143,8 @@ pub struct ExportFiles<'a> {
 }
 
 /// Writes an export's files on the worker thread (so a large model does not stall the UI).
-/// Front ends pass [`crate::export::write_export`]; `gms` itself never imports the export
-/// layer.
+/// Front ends pass `export::write_export`; `gms` itself never imports the export layer,
+/// which sits above it.
 pub type ExportWriter = Box<dyn FnMut(&ExportFiles<'_>) -> Result<()> + Send>;
 
 /// The front end's end of a worker.
