@@ -97,12 +97,24 @@ pub struct Embeddings {
 #[derive(Debug, Clone)]
 pub enum Head {
     /// BERT: pooler (dense + tanh) then classifier.
-    Bert { pooler: Linear, classifier: Linear },
+    Bert {
+        /// `bert.pooler.dense`.
+        pooler: Linear,
+        /// `classifier`: hidden → labels.
+        classifier: Linear,
+    },
     /// RoBERTa: `classifier.dense` + tanh then `classifier.out_proj`.
-    Roberta { dense: Linear, out_proj: Linear },
+    Roberta {
+        /// `classifier.dense`.
+        dense: Linear,
+        /// `classifier.out_proj`: hidden → labels.
+        out_proj: Linear,
+    },
     /// DistilBERT: `pre_classifier` + ReLU then `classifier`.
     DistilBert {
+        /// `pre_classifier`.
         pre_classifier: Linear,
+        /// `classifier`: hidden → labels.
         classifier: Linear,
     },
 }
