@@ -22,6 +22,39 @@ pub fn skipped(test: &str, why: &str) {
     let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
 }
 
+/// sha256 over a file's bytes, or over a folder's files: each file's path relative to the
+/// folder, then its length and bytes, in sorted path order. Any added, removed, renamed or
+/// changed file changes it.
+pub fn tree_sha256(path: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    fn files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                files(root, &p, out);
+            } else {
+                out.push(p.strip_prefix(root).unwrap().to_path_buf());
+            }
+        }
+    }
+    let mut hasher = Sha256::new();
+    if path.is_dir() {
+        let mut list = Vec::new();
+        files(path, path, &mut list);
+        list.sort();
+        for rel in list {
+            let bytes = std::fs::read(path.join(&rel)).unwrap();
+            hasher.update(rel.to_string_lossy().as_bytes());
+            hasher.update([0]);
+            hasher.update((bytes.len() as u64).to_le_bytes());
+            hasher.update(&bytes);
+        }
+    } else {
+        hasher.update(std::fs::read(path).unwrap());
+    }
+    format!("{:x}", hasher.finalize())
+}
+
 /// The kit's models assembled as HF folders under `target/bench-models` (setup.sh, once).
 pub fn kit_models(test: &str) -> Option<PathBuf> {
     static MODELS: OnceLock<PathBuf> = OnceLock::new();
