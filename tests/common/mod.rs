@@ -4,22 +4,59 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-/// `../shared/bench` if it exists; otherwise prints why the calling test is skipped.
+/// `../shared/bench` (the encoder benchmark kit, docs/kits.md) if it exists. When it does not:
+/// in CI a failure, elsewhere a `SKIPPED` line and `None` (see [`kit_missing`]).
 pub fn kit_dir(test: &str) -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench");
+    find_kit(test, &dir, in_ci())
+}
+
+/// `dir` when it holds a kit (its `setup.sh`); otherwise [`kit_missing`], failing when `ci`.
+/// Every kit lookup goes through here.
+pub fn find_kit(test: &str, dir: &Path, ci: bool) -> Option<PathBuf> {
     if dir.join("setup.sh").is_file() {
-        Some(dir)
+        Some(dir.to_path_buf())
     } else {
-        skipped(test, "../shared/bench (the benchmark kit) is absent");
+        kit_missing(
+            test,
+            &format!("{} (a benchmark kit) is absent", dir.display()),
+            ci,
+        );
         None
     }
+}
+
+/// Whether the tests run in CI: `CI` is set, as CI services set it, to anything but empty,
+/// `0` or `false`.
+pub fn in_ci() -> bool {
+    std::env::var("CI")
+        .is_ok_and(|v| !matches!(v.trim().to_ascii_lowercase().as_str(), "" | "0" | "false"))
+}
+
+/// A test's benchmark kit is missing. In CI (`ci`) that fails the test: a kit test that skips
+/// there would let CI pass without checking anything. Elsewhere the test reports a skip (and
+/// its caller returns, so it passes).
+pub fn kit_missing(test: &str, why: &str, ci: bool) {
+    if ci {
+        panic!(
+            "{test}: {why}. With CI set every kit test must run, not skip: provide the kit \
+             (docs/kits.md §CI), or unset CI to skip locally"
+        );
+    }
+    skipped(test, why);
 }
 
 /// Reports a skipped test where CI logs show it: straight to stderr, past the test harness's
 /// output capture (which only takes `print!`/`eprint!`).
 pub fn skipped(test: &str, why: &str) {
+    report(&format!("SKIPPED {test}: {why}"));
+}
+
+/// Writes one line to the process's stderr directly, so it shows in the log even when the test
+/// passes and the harness captures `print!`/`eprint!` output.
+pub fn report(line: &str) {
     use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// sha256 over a file's bytes, or over a folder's files: each file's path relative to the
