@@ -254,3 +254,65 @@ pub fn gms(args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// The random model the `transformers` cross-checks use for `arch` (docs/kits.md
+/// §transformers cross-checks): a tiny 3-layer model over [`WORDS`], seed 9, with 130
+/// positions so RoBERTa's offset position ids fit 128 tokens.
+pub fn write_crosscheck_model(dir: &Path, arch: gms::model::Architecture) {
+    use gms::model::random::{write_random_model, RandomModelSpec};
+    let mut spec = RandomModelSpec::tiny(&WORDS, 3, 9);
+    spec.architecture = arch;
+    spec.max_positions = 130;
+    write_random_model(dir, &spec).unwrap();
+}
+
+/// Every architecture gms loads, in the order the cross-checks run them.
+pub const CROSSCHECK_ARCHITECTURES: [gms::model::Architecture; 3] = [
+    gms::model::Architecture::Bert,
+    gms::model::Architecture::Roberta,
+    gms::model::Architecture::DistilBert,
+];
+
+/// The cross-checks' sentences: 30 deterministic ones with trigger words, and one of ~200
+/// words that truncation to 128 tokens must cut.
+pub fn crosscheck_sentences() -> Vec<String> {
+    let mut rows = sentences(30, 3, true);
+    rows.push(sentences(30, 4, false).join(" "));
+    rows
+}
+
+/// Writes cross-check rows (label 0) as JSONL.
+pub fn write_crosscheck_data(path: &Path, sentences: &[String]) {
+    let rows: Vec<(String, usize)> = sentences.iter().map(|s| (s.clone(), 0)).collect();
+    write_jsonl(path, &rows);
+}
+
+/// Runs `gms eval --predictions` on the CPU; returns the predictions file's path and each row's
+/// (logits, predicted label).
+pub fn gms_logits(model: &Path, data: &Path) -> (PathBuf, Vec<(Vec<f32>, u64)>) {
+    let preds = model.with_extension("predictions.jsonl");
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let (ok, _, stderr) = gms(&[
+        "eval",
+        "--device",
+        "cpu",
+        "--model",
+        &s(model),
+        "--data",
+        &s(data),
+        "--predictions",
+        &s(&preds),
+    ]);
+    assert!(ok, "{stderr}");
+    let logits = std::fs::read_to_string(&preds)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let logits = serde_json::from_value(v["logits"].clone()).unwrap();
+            (logits, v["prediction"].as_u64().unwrap())
+        })
+        .collect();
+    (preds, logits)
+}
