@@ -1,8 +1,9 @@
 //! The paper's greedy search over product sets `M × L` as a step-wise state machine.
 //!
-//! DESIGN.md §1: start from all modules × all layers; each step scores every candidate that
-//! drops one module (Q,K,V,O,F,P order) or one layer (ascending), moves to the best (first on
-//! ties) whether or not it improves, and stops after `patience` steps without a new best.
+//! docs/algorithm.md §Search: start from all modules × all layers; each step scores every
+//! candidate that drops one module (Q,K,V,O,F,P order) or one layer (ascending), moves to the
+//! best (first on ties) whether or not it improves, and stops after `patience` steps without a
+//! new best.
 //! [`GreedySearch::advance`] does one unit of work (one candidate, or the move that ends a
 //! step), so a worker can pause, change α, or answer the UI between units.
 

@@ -1,8 +1,8 @@
 //! The architecture table: which tensors make up each substitutable module of each layer.
 //!
-//! GMS substitutes six linear modules per layer (DESIGN.md §1): Q, K, V, O (attention) and
-//! F, P (feed-forward), weight and bias together. Everything else — embeddings, LayerNorms,
-//! pooler, classification head — always stays the victim's.
+//! GMS substitutes six linear modules per layer (docs/algorithm.md §Modules): Q, K, V, O
+//! (attention) and F, P (feed-forward), weight and bias together. Everything else —
+//! embeddings, LayerNorms, pooler, classification head — always stays the victim's.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

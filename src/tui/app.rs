@@ -628,9 +628,9 @@ impl App {
 }
 
 /// The `index`-th candidate of the greedy step from `point`, in the search's order
-/// (DESIGN.md §1: drop each module Q,K,V,O,F,P, then each layer ascending; skip a candidate
-/// whose sets are both empty). Used only to highlight the candidate in flight; the worker's
-/// [`CandidateReport`]s stay the authority.
+/// (docs/algorithm.md §Search: drop each module Q,K,V,O,F,P, then each layer ascending; skip a
+/// candidate whose sets are both empty). Used only to highlight the candidate in flight; the
+/// worker's [`CandidateReport`]s stay the authority.
 pub fn candidate(point: &Point, index: usize, num_layers: usize) -> Option<SubstitutionMatrix> {
     let (m, l) = (&point.modules, &point.layers);
     let drop_module = (0..m.len()).map(|i| {
