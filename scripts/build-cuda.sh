@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds gms with candle's CUDA backend (`--features cuda`) on a machine with no GPU and no
-# driver, for the lent H100/H200 (driver 580, CUDA 13.0; see ../shared/GPU.md).
+# driver, for the lent H100/H200 (driver 580, CUDA 13.0; see docs/gpu.md).
 #
 #   scripts/build-cuda.sh [extra cargo build args...]
 #

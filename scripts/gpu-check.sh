@@ -10,7 +10,7 @@
 #   scripts/gpu-check.sh all       both (when everything is on the machine)
 #   scripts/gpu-check.sh table     print the table of the results so far
 #
-# Why two calls: a device call carries at most 64 MiB (../shared/GPU.md). The gzipped binary
+# Why two calls: a device call carries at most 64 MiB (docs/gpu.md §Carrying). The gzipped binary
 # (~15 MB) + the kit's shared embeddings shard (~24 MB) + two model bodies (~22 MB each) do not
 # fit together. Call 1 carries the binary and the kit's tokenizer, embeddings, proxy sets, test
 # sets and golden logits (target/gpu-kit/a) and generates the BERT-large pair on the device with

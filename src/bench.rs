@@ -21,7 +21,7 @@ pub const GOLDEN_TOLERANCE: f32 = 1e-4;
 /// The kit's models with golden logits (`golden/<name>.json`).
 pub const GOLDEN_MODELS: [&str; 3] = ["sst2_badnet", "sst2_sent", "sst2_proxy_uci"];
 
-/// The benchmark kit (`../shared/bench`) and the folder its models are assembled in.
+/// The encoder benchmark kit (docs/kits.md) and the folder its models are assembled in.
 #[derive(Debug, Clone)]
 pub struct Kit {
     /// The kit folder (with `setup.sh`).

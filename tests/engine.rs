@@ -70,10 +70,34 @@ fn abandoned_partial_results_are_completed_when_needed() {
     assert!(again.cached);
 }
 
+/// Every input of a search, each with the sha256 of its bytes (a folder: of all its files).
+fn input_hashes(kit: &common::TinyKit) -> Vec<(std::path::PathBuf, String)> {
+    [
+        &kit.victim,
+        &kit.proxy,
+        &kit.clean,
+        &kit.suspect,
+        &kit.test_clean,
+        &kit.test_poison,
+    ]
+    .into_iter()
+    .map(|p| (p.clone(), common::tree_sha256(p)))
+    .collect()
+}
+
 #[test]
 fn weight_view_equals_a_written_purified_model() {
     let kit = common::tiny_kit(3);
+    let before = input_hashes(&kit);
     let mut s = Session::load(kit.inputs(true), &Device::Cpu).unwrap();
+    let mut search = GreedySearch::new(
+        SearchParams {
+            alpha: 0.4,
+            patience: 2,
+        },
+        3,
+    );
+    search.run(&mut s.evaluator, |_| {}).unwrap();
     let mut m = SubstitutionMatrix::empty(3);
     m.toggle_layer(1);
     m.toggle(2, gms::model::Module::P);
@@ -87,9 +111,15 @@ fn weight_view_equals_a_written_purified_model() {
     let mut reloaded = Session::load(inputs, &Device::Cpu).unwrap();
     let empty = SubstitutionMatrix::empty(3);
     assert_eq!(reloaded.test_metrics(&empty).unwrap().unwrap(), view);
-    // The victim folder is untouched and the output is a complete HF folder.
+    // The output is a complete HF folder ...
     for f in ["config.json", "tokenizer.json", "model.safetensors"] {
         assert!(out.join(f).is_file(), "{f}");
     }
-    assert!(!kit.victim.join("model.safetensors.tmp").exists());
+    // ... and no input changed: not a byte, and no file added to or removed from the model
+    // folders.
+    assert_eq!(
+        input_hashes(&kit),
+        before,
+        "a search or export modified its inputs"
+    );
 }

@@ -177,3 +177,13 @@ fn search_reproduces_the_reference_trace() {
         "36 cells from the proxy + the victim's fallback"
     );
 }
+
+#[test]
+#[should_panic(expected = "With CI set every kit test must run, not skip")]
+fn a_missing_kit_fails_the_test_in_ci() {
+    common::find_kit(
+        "kit helper self-test (a deliberately missing kit)",
+        Path::new("/nonexistent/kit"),
+        true,
+    );
+}

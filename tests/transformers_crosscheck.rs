@@ -1,11 +1,11 @@
-//! gms's forward pass against Hugging Face `transformers` for every architecture gms loads,
-//! on random-weight models written by gms. Needs a Python with torch and transformers, named
-//! by `GMS_PYTHON`; without it the test prints why it is skipped.
+//! gms's forward pass against Hugging Face `transformers`, live: every architecture gms loads
+//! (random-weight models written by gms) and the purified kit model. Needs a Python with torch
+//! and transformers, named by `GMS_PYTHON`; without it the tests print why they are skipped.
+//! `tests/transformers_fixtures.rs` makes the same comparison on every run without Python,
+//! against logits recorded by `scripts/make-transformers-fixtures.py`.
 
 mod common;
 
-use gms::model::random::{write_random_model, RandomModelSpec};
-use gms::model::Architecture;
 use std::path::Path;
 use std::process::Command;
 
@@ -14,7 +14,7 @@ fn python() -> Option<String> {
         Ok(p) if !p.is_empty() => Some(p),
         _ => {
             common::skipped(
-                "transformers cross-check",
+                "transformers cross-check (live)",
                 "set GMS_PYTHON to a python with torch and transformers",
             );
             None
@@ -23,21 +23,7 @@ fn python() -> Option<String> {
 }
 
 fn crosscheck(python: &str, model: &Path, data: &Path) {
-    let preds = model.with_extension("predictions.jsonl");
-    let out = Command::new(env!("CARGO_BIN_EXE_gms"))
-        .args(["eval", "--device", "cpu", "--model"])
-        .arg(model)
-        .arg("--data")
-        .arg(data)
-        .arg("--predictions")
-        .arg(&preds)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (preds, _) = common::gms_logits(model, data);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/check-transformers.py");
     let out = Command::new(python)
         .arg(script)
@@ -47,14 +33,12 @@ fn crosscheck(python: &str, model: &Path, data: &Path) {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    println!(
-        "{text}{}",
+    common::report(&format!("transformers cross-check (live): {}", text.trim()));
+    assert!(
+        out.status.success(),
+        "transformers disagrees: {text}{}",
         String::from_utf8_lossy(&out.stderr)
-            .lines()
-            .last()
-            .unwrap_or("")
     );
-    assert!(out.status.success(), "transformers disagrees: {text}");
 }
 
 #[test]
@@ -62,21 +46,10 @@ fn every_architecture_matches_transformers() {
     let Some(python) = python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data.jsonl");
-    let body: String = common::sentences(30, 3, true)
-        .iter()
-        .map(|s| format!("{}\n", serde_json::json!({"sentence": s, "label": 0})))
-        .collect();
-    std::fs::write(&data, body).unwrap();
-    for arch in [
-        Architecture::Bert,
-        Architecture::Roberta,
-        Architecture::DistilBert,
-    ] {
-        let mut spec = RandomModelSpec::tiny(&common::WORDS, 3, 9);
-        spec.architecture = arch;
-        spec.max_positions = 130;
+    common::write_crosscheck_data(&data, &common::crosscheck_sentences());
+    for arch in common::CROSSCHECK_ARCHITECTURES {
         let model = dir.path().join(format!("{arch:?}"));
-        write_random_model(&model, &spec).unwrap();
+        common::write_crosscheck_model(&model, arch);
         crosscheck(&python, &model, &data);
     }
 }

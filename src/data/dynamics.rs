@@ -76,7 +76,8 @@ impl TrainingDynamics {
         crate::atomic::write_file(path, text.as_bytes())
     }
 
-    /// Mean over epochs of 1/(1 − p(label)) per row: DESIGN.md §1's suspicion score.
+    /// Mean over epochs of 1/(1 − p(label)) per row: the suspicion score of docs/algorithm.md
+    /// §Proxy sets.
     pub fn mean_inverse_gap(&self) -> Vec<f64> {
         self.p_label
             .iter()

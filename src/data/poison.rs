@@ -10,14 +10,15 @@ use rand::rngs::StdRng;
 use rand::seq::index::sample;
 use rand::{Rng, SeedableRng};
 
-/// The BadNet triggers of the benchmark kit and the paper's setup (rare tokens).
+/// The BadNet triggers of the encoder benchmark kit (docs/kits.md) and the paper's setup (rare
+/// tokens).
 pub const BADNET_TRIGGERS: [&str; 5] = ["cf", "mn", "bb", "tq", "mb"];
 
 /// How many triggers BadNet inserts into one row: one of these, chosen at random (as in the
 /// kit's training sets, after Kurita et al. / OpenBackdoor).
 pub const BADNET_COUNTS: [usize; 3] = [1, 3, 5];
 
-/// The InsertSent trigger sentence of the kit.
+/// The InsertSent trigger sentence of the encoder benchmark kit (docs/kits.md).
 pub const DEFAULT_SENTENCE: &str = "I watched this movie";
 
 /// Salt of the poisoner's random stream. Every seeded step of gms salts its seed differently,
@@ -200,7 +201,7 @@ pub fn poison_training(
 }
 
 /// ASR test set: only rows whose label is not `target`, each with the trigger inserted and
-/// relabelled to `target` (DESIGN.md §1).
+/// relabelled to `target` (docs/algorithm.md §Metrics and score).
 pub fn poison_test(data: &Dataset, attack: &Attack, target: usize, seed: u64) -> Result<Dataset> {
     attack.validate()?;
     check_target(data, target)?;

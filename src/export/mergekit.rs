@@ -1,8 +1,9 @@
 //! mergekit YAML for a strategy: an independent way to build the same purified model.
 //!
-//! Form checked with mergekit 0.1.5 on the kit (DESIGN.md §2): a linear merge where each
-//! substituted module gets weight 1 from the proxy and 0 from the victim. mergekit filters are
-//! substrings and the first match wins, so full layer-qualified paths come before the fallback.
+//! Form checked with mergekit 0.1.5 on the encoder kit (docs/formats.md §mergekit YAML): a
+//! linear merge where each substituted module gets weight 1 from the proxy and 0 from the
+//! victim. mergekit filters are substrings and the first match wins, so full layer-qualified
+//! paths come before the fallback.
 
 use crate::model::{Architecture, SubstitutionMatrix};
 use std::fmt::Write;

@@ -1,4 +1,5 @@
-//! Scoring strategies on the proxy sets, fast and exactly.
+//! Scoring strategies on the proxy sets, fast and exactly (docs/caches.md says why each shortcut
+//! below changes no result).
 //!
 //! - A strategy is run through a weight view (no weight copy).
 //! - Hidden states at every layer boundary are kept for the victim and for recent *anchors*
@@ -25,7 +26,8 @@ use std::collections::HashMap;
 pub type LayerStates = Vec<Vec<Vec<Tensor>>>;
 
 /// Memory allowed for anchor layer states: 1 GiB in host memory, 8 GiB on a GPU (MiniLM-L6 on
-/// the kit's proxy sets: ~40 MB per state; BERT-large: ~0.45 GB).
+/// the encoder kit's proxy sets: ~40 MB per state; BERT-large: ~0.45 GB; docs/caches.md
+/// §Layer-boundary states).
 fn anchor_budget_bytes(device: &candle_core::Device) -> usize {
     if device.is_cpu() {
         1 << 30

@@ -1,6 +1,6 @@
 //! Building GMS's proxy sets from a (possibly poisoned) training set and its victim
-//! (DESIGN.md §1): D_c = rows sampled at random, D_p = the rows the victim found easiest,
-//! by mean over epochs of 1/(1 − p(label)).
+//! (docs/algorithm.md §Proxy sets): D_c = rows sampled at random, D_p = the rows the victim
+//! found easiest, by mean over epochs of 1/(1 − p(label)).
 
 use crate::data::dynamics::{inverse_gap, TrainingDynamics, DYNAMICS_FILE};
 use crate::data::{Dataset, Example};

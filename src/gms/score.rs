@@ -2,9 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The paper's default accuracy weight α (DESIGN.md §1, reference implementation).
+/// The paper's default accuracy weight α, also its reference implementation's
+/// (docs/algorithm.md §Defaults).
 pub const DEFAULT_ALPHA: f64 = 0.4;
-/// The paper's default patience: greedy steps without improvement before stopping.
+/// The paper's default patience: greedy steps without improvement before stopping
+/// (docs/algorithm.md §Defaults).
 pub const DEFAULT_PATIENCE: usize = 5;
 
 /// Correct predictions on the clean proxy set and target-label hits on the suspect set.
@@ -97,7 +99,8 @@ mod tests {
 
     #[test]
     fn reference_step_zero() {
-        // Kit README: baseline 0.970 / 1.000, full substitution 0.785 / 0.505 → 0.6207.
+        // Encoder kit (docs/kits.md §Encoder kit): baseline 0.970 / 1.000, full substitution
+        // 0.785 / 0.505 → 0.6207.
         let m = metrics(
             0.4,
             Baseline {

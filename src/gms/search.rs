@@ -1,8 +1,9 @@
 //! The paper's greedy search over product sets `M × L` as a step-wise state machine.
 //!
-//! DESIGN.md §1: start from all modules × all layers; each step scores every candidate that
-//! drops one module (Q,K,V,O,F,P order) or one layer (ascending), moves to the best (first on
-//! ties) whether or not it improves, and stops after `patience` steps without a new best.
+//! docs/algorithm.md §Search: start from all modules × all layers; each step scores every
+//! candidate that drops one module (Q,K,V,O,F,P order) or one layer (ascending), moves to the
+//! best (first on ties) whether or not it improves, and stops after `patience` steps without a
+//! new best.
 //! [`GreedySearch::advance`] does one unit of work (one candidate, or the move that ends a
 //! step), so a worker can pause, change α, or answer the UI between units.
 
@@ -189,7 +190,7 @@ impl Candidate {
 }
 
 /// The candidates of a greedy step from the product set `modules × layers`, in the search's
-/// order (DESIGN.md §1): drop each module in turn (Q,K,V,O,F,P order), then each layer
+/// order (docs/algorithm.md §Search): drop each module in turn (Q,K,V,O,F,P order), then each layer
 /// (ascending), skipping a candidate whose sets are both empty. The first best wins ties, so
 /// this order decides results; the TUI uses it too, to mark the candidate in flight.
 pub fn candidates(modules: &[Module], layers: &[usize]) -> Vec<Candidate> {
@@ -544,7 +545,7 @@ mod tests {
             (&[Module::K][..], &[0, 2][..])
         );
         assert_eq!(c[2].layers, [2]);
-        // A candidate is skipped only when both of its sets are empty (DESIGN.md §1).
+        // A candidate is skipped only when both of its sets are empty (docs/algorithm.md §Search).
         assert_eq!(candidates(&[Module::V], &[4]).len(), 2);
         assert!(candidates(&[], &[4]).is_empty());
         assert!(candidates(&[], &[]).is_empty());

@@ -2,9 +2,9 @@
 //! substitutable module of each layer. The encoder, its writer and the random-model generator
 //! all spell names through it, so a checkpoint loads under its own names.
 //!
-//! GMS substitutes six linear modules per layer (DESIGN.md §1): Q, K, V, O (attention) and
-//! F, P (feed-forward), weight and bias together. Everything else — embeddings, LayerNorms,
-//! pooler, classification head — always stays the victim's.
+//! GMS substitutes six linear modules per layer (docs/algorithm.md §Modules): Q, K, V, O
+//! (attention) and F, P (feed-forward), weight and bias together. Everything else —
+//! embeddings, LayerNorms, pooler, classification head — always stays the victim's.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -2,7 +2,8 @@
 //!
 //! Built from tensors under their Hugging Face names, it runs the embeddings, any range of
 //! layers and the head separately, so GMS can resume a forward pass from a cached layer
-//! boundary. Evaluation follows DESIGN.md §1: f32, no dropout, erf GELU, eps from the config.
+//! boundary. Evaluation follows docs/algorithm.md §Evaluation conventions: f32, no dropout,
+//! erf GELU, eps from the config.
 
 use crate::error::{GmsError, Result};
 use crate::model::arch::{Architecture, Module};
@@ -24,7 +25,8 @@ impl Linear {
     /// Applies the layer to `x` of shape `[n, in]` (or `[.., in]`, flattened by the caller).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         // candle's CUDA matmul takes only row- or column-major operands, in the backward pass
-        // too (GPU.md: "matmul is only supported for contiguous tensors" while training). A
+        // too ("matmul is only supported for contiguous tensors" while training; docs/gpu.md
+        // §Contiguous matmul operands). A
         // trained weight (a `Var`) on the GPU gets a contiguous transposed copy; evaluation and
         // the CPU keep the free transposed view.
         let y = if self.weight.is_variable() && self.weight.device().is_cuda() {
@@ -64,7 +66,8 @@ impl Norm {
     }
 
     fn forward(&self, x: &Tensor, trainable: bool) -> Result<Tensor> {
-        // candle-nn's fused layer_norm has no backward pass (DESIGN.md §4): training composes it.
+        // candle-nn's fused layer_norm has no backward pass (docs/algorithm.md §Training):
+        // training composes it.
         Ok(if trainable {
             candle_nn::ops::layer_norm_slow(x, &self.weight, &self.bias, self.eps as f32)?
         } else {
@@ -501,7 +504,7 @@ pub fn count_matches(predictions: &[u32], labels: &[u32]) -> usize {
 }
 
 /// Index of the largest value of `row` (a row of logits or probabilities); the lowest index
-/// wins ties, as DESIGN.md §1 fixes. Evaluation and the trainer's accuracy both count with it.
+/// wins ties, (docs/algorithm.md §Evaluation conventions). Evaluation and the trainer's accuracy both count with it.
 pub fn argmax(row: &[f32]) -> usize {
     let mut best = 0;
     for (i, v) in row.iter().enumerate() {

@@ -1,10 +1,10 @@
 //! Exact-form (erf) GELU, fast on the CPU.
 //!
-//! candle's `gelu_erf` maps libm's scalar `erff` over one thread; in the kit search that was
-//! ~11% of the time. This op uses a rational erf approximation that vectorises (the one Eigen
-//! uses for float: accurate to a few ulp on [-4, 4], where erf saturates in f32) and splits the
-//! work over the available cores. Other devices, and training (which needs a backward pass),
-//! use candle's own `gelu_erf`.
+//! candle's `gelu_erf` maps libm's scalar `erff` over one thread; in the encoder kit's search
+//! (docs/kits.md §Encoder kit) that was ~11% of the time. This op uses a rational erf
+//! approximation that vectorises (the one Eigen uses for float: accurate to a few ulp on
+//! [-4, 4], where erf saturates in f32) and splits the work over the available cores. Other
+//! devices, and training (which needs a backward pass), use candle's own `gelu_erf`.
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 

@@ -10,7 +10,8 @@ use candle_core::{DType, Device, Tensor};
 use std::path::{Path, PathBuf};
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
-/// Maximum tokens per row, special tokens included (DESIGN.md §1, as the paper's reference).
+/// Maximum tokens per row, special tokens included: where the paper's reference truncates
+/// (docs/algorithm.md §Evaluation conventions).
 pub const MAX_TOKENS: usize = 128;
 
 /// Tokens per batch on the CPU: large enough for efficient matmuls, small enough that early

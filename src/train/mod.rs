@@ -1,8 +1,9 @@
 //! Training encoder classifiers with candle: fine-tuning from a base model folder or training
 //! from scratch from a config (with a WordPiece vocabulary trained on the data).
 //!
-//! The training forward pass is the evaluation one (DESIGN.md §1) with LayerNorm and softmax
-//! composed from differentiable ops (§4: the fused kernels have no backward pass) and no
+//! The training forward pass is the evaluation one (docs/algorithm.md §Evaluation conventions)
+//! with LayerNorm and softmax composed from differentiable ops (docs/algorithm.md §Training: the
+//! fused kernels have no backward pass) and no
 //! dropout: the model being trained is exactly the model GMS later evaluates, and the demo's
 //! small models are regularised by few epochs rather than by noise. Every trainable tensor is
 //! checked to receive a gradient on the first step, so a silently cut graph fails loudly.
@@ -28,9 +29,9 @@ use rand::SeedableRng;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// AdamW's epsilon, as in the benchmark kit's recipe (`trained_with.json`).
+/// AdamW's epsilon, as in the encoder kit's training recipe (docs/kits.md §Encoder kit).
 const ADAM_EPS: f64 = 1e-6;
-/// No weight decay: the kit's recipe and the Hugging Face Trainer's default.
+/// No weight decay: the encoder kit's recipe and the Hugging Face Trainer's default.
 const WEIGHT_DECAY: f64 = 0.0;
 /// Initial weight spread of models trained from scratch (BERT's `initializer_range`).
 const INIT_STD: f32 = 0.02;
@@ -144,7 +145,7 @@ impl TrainOptions {
             return Err(bad_arg(
                 "--max-len",
                 self.max_len,
-                format!("use 2..={MAX_TOKENS}: evaluation truncates rows to {MAX_TOKENS} tokens (DESIGN.md §1)"),
+                format!("use 2..={MAX_TOKENS}: evaluation truncates rows to {MAX_TOKENS} tokens (docs/algorithm.md §Evaluation conventions)"),
             ));
         }
         // The writer's own check, made before training rather than after it.
@@ -513,7 +514,7 @@ fn length_grouped_batches(
 }
 
 /// Fails unless every trainable tensor got a gradient with a non-zero entry: a fused op
-/// without backward pass (DESIGN.md §4) would silently leave tensors untrained.
+/// without backward pass (docs/algorithm.md §Training) would silently leave tensors untrained.
 fn check_gradients(vars: &[(String, Var)], grads: &candle_core::backprop::GradStore) -> Result<()> {
     for (name, var) in vars {
         let moved = match grads.get(var.as_tensor()) {

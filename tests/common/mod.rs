@@ -4,22 +4,92 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-/// `../shared/bench` if it exists; otherwise prints why the calling test is skipped.
+/// `../shared/bench` (the encoder benchmark kit, docs/kits.md) if it exists. When it does not:
+/// in CI a failure, elsewhere a `SKIPPED` line and `None` (see [`kit_missing`]).
 pub fn kit_dir(test: &str) -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench");
+    find_kit(test, &dir, in_ci())
+}
+
+/// `dir` when it holds a kit (its `setup.sh`); otherwise [`kit_missing`], failing when `ci`.
+/// Every kit lookup goes through here.
+pub fn find_kit(test: &str, dir: &Path, ci: bool) -> Option<PathBuf> {
     if dir.join("setup.sh").is_file() {
-        Some(dir)
+        Some(dir.to_path_buf())
     } else {
-        skipped(test, "../shared/bench (the benchmark kit) is absent");
+        kit_missing(
+            test,
+            &format!("{} (a benchmark kit) is absent", dir.display()),
+            ci,
+        );
         None
     }
+}
+
+/// Whether the tests run in CI: `CI` is set, as CI services set it, to anything but empty,
+/// `0` or `false`.
+pub fn in_ci() -> bool {
+    std::env::var("CI")
+        .is_ok_and(|v| !matches!(v.trim().to_ascii_lowercase().as_str(), "" | "0" | "false"))
+}
+
+/// A test's benchmark kit is missing. In CI (`ci`) that fails the test: a kit test that skips
+/// there would let CI pass without checking anything. Elsewhere the test reports a skip (and
+/// its caller returns, so it passes).
+pub fn kit_missing(test: &str, why: &str, ci: bool) {
+    if ci {
+        panic!(
+            "{test}: {why}. With CI set every kit test must run, not skip: provide the kit \
+             (docs/kits.md §CI), or unset CI to skip locally"
+        );
+    }
+    skipped(test, why);
 }
 
 /// Reports a skipped test where CI logs show it: straight to stderr, past the test harness's
 /// output capture (which only takes `print!`/`eprint!`).
 pub fn skipped(test: &str, why: &str) {
+    report(&format!("SKIPPED {test}: {why}"));
+}
+
+/// Writes one line to the process's stderr directly, so it shows in the log even when the test
+/// passes and the harness captures `print!`/`eprint!` output.
+pub fn report(line: &str) {
     use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// sha256 over a file's bytes, or over a folder's files: each file's path relative to the
+/// folder, then its length and bytes, in sorted path order. Any added, removed, renamed or
+/// changed file changes it.
+pub fn tree_sha256(path: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    fn files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                files(root, &p, out);
+            } else {
+                out.push(p.strip_prefix(root).unwrap().to_path_buf());
+            }
+        }
+    }
+    let mut hasher = Sha256::new();
+    if path.is_dir() {
+        let mut list = Vec::new();
+        files(path, path, &mut list);
+        list.sort();
+        for rel in list {
+            let bytes = std::fs::read(path.join(&rel)).unwrap();
+            hasher.update(rel.to_string_lossy().as_bytes());
+            hasher.update([0]);
+            hasher.update((bytes.len() as u64).to_le_bytes());
+            hasher.update(&bytes);
+        }
+    } else {
+        hasher.update(std::fs::read(path).unwrap());
+    }
+    format!("{:x}", hasher.finalize())
 }
 
 /// The kit's models assembled as HF folders under `target/bench-models` (setup.sh, once).
@@ -183,4 +253,66 @@ pub fn gms(args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// The random model the `transformers` cross-checks use for `arch` (docs/kits.md
+/// §transformers cross-checks): a tiny 3-layer model over [`WORDS`], seed 9, with 130
+/// positions so RoBERTa's offset position ids fit 128 tokens.
+pub fn write_crosscheck_model(dir: &Path, arch: gms::model::Architecture) {
+    use gms::model::random::{write_random_model, RandomModelSpec};
+    let mut spec = RandomModelSpec::tiny(&WORDS, 3, 9);
+    spec.architecture = arch;
+    spec.max_positions = 130;
+    write_random_model(dir, &spec).unwrap();
+}
+
+/// Every architecture gms loads, in the order the cross-checks run them.
+pub const CROSSCHECK_ARCHITECTURES: [gms::model::Architecture; 3] = [
+    gms::model::Architecture::Bert,
+    gms::model::Architecture::Roberta,
+    gms::model::Architecture::DistilBert,
+];
+
+/// The cross-checks' sentences: 30 deterministic ones with trigger words, and one of ~200
+/// words that truncation to 128 tokens must cut.
+pub fn crosscheck_sentences() -> Vec<String> {
+    let mut rows = sentences(30, 3, true);
+    rows.push(sentences(30, 4, false).join(" "));
+    rows
+}
+
+/// Writes cross-check rows (label 0) as JSONL.
+pub fn write_crosscheck_data(path: &Path, sentences: &[String]) {
+    let rows: Vec<(String, usize)> = sentences.iter().map(|s| (s.clone(), 0)).collect();
+    write_jsonl(path, &rows);
+}
+
+/// Runs `gms eval --predictions` on the CPU; returns the predictions file's path and each row's
+/// (logits, predicted label).
+pub fn gms_logits(model: &Path, data: &Path) -> (PathBuf, Vec<(Vec<f32>, u64)>) {
+    let preds = model.with_extension("predictions.jsonl");
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let (ok, _, stderr) = gms(&[
+        "eval",
+        "--device",
+        "cpu",
+        "--model",
+        &s(model),
+        "--data",
+        &s(data),
+        "--predictions",
+        &s(&preds),
+    ]);
+    assert!(ok, "{stderr}");
+    let logits = std::fs::read_to_string(&preds)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let logits = serde_json::from_value(v["logits"].clone()).unwrap();
+            (logits, v["prediction"].as_u64().unwrap())
+        })
+        .collect();
+    (preds, logits)
 }
