@@ -3,6 +3,7 @@
 
 pub mod arch;
 pub mod config;
+pub mod decoder_config;
 pub mod encoder;
 pub mod folder;
 pub mod gelu;
