@@ -1,9 +1,13 @@
 //! Loading Hugging Face encoder classifiers and running them: config, checkpoint folder,
 //! encoder forward pass, tokenization and the substitution view.
 
+pub mod adapter;
 pub mod arch;
 pub mod config;
+pub mod decoder;
 pub mod decoder_config;
+pub mod decoder_folder;
+pub mod decoder_tokenize;
 pub mod encoder;
 pub mod folder;
 pub mod gelu;
