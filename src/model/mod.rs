@@ -12,6 +12,7 @@ pub mod encoder;
 pub mod folder;
 pub mod gelu;
 pub mod random;
+pub mod random_decoder;
 pub mod substitution;
 pub mod threads;
 pub mod tokenize;
