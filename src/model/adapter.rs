@@ -293,28 +293,24 @@ impl LoraAdapter {
             let (out, inp) = m.shape(base);
             let ok = a.dims() == [config.r, inp] && b.dims() == [out, config.r];
             if !ok {
-                let r_seen = a.dims()[0];
-                return Err(
-                    if a.dims().get(1) == Some(&inp) && b.dims().first() == Some(&out) {
-                        GmsError::bad_file(
-                            &file,
-                            format!(
-                                "{} has rank {r_seen}, adapter_config.json says r = {}",
-                                lora_name(l, m, 0),
-                                config.r
-                            ),
-                            "the adapter's files disagree; re-save it with peft",
-                        )
-                    } else {
-                        mismatch(format!(
-                            "{} is {:?} × {:?}, the base's {} is [{out}, {inp}]",
-                            lora_name(l, m, 0).trim_end_matches(".lora_A.weight"),
-                            b.dims(),
-                            a.dims(),
-                            m.path(l)
-                        ))
-                    },
-                );
+                let (a_dims, b_dims) = (a.dims(), b.dims());
+                let fits_base = a_dims.get(1) == Some(&inp) && b_dims.first() == Some(&out);
+                return Err(if fits_base {
+                    GmsError::bad_file(
+                        &file,
+                        format!(
+                            "{} is {a_dims:?}, adapter_config.json says r = {}",
+                            lora_name(l, m, 0),
+                            config.r
+                        ),
+                        "the adapter's files disagree; re-save it with peft",
+                    )
+                } else {
+                    mismatch(format!(
+                        "its LoRA pair for {} is B {b_dims:?} · A {a_dims:?}, the base's weight is [{out}, {inp}]",
+                        m.path(l),
+                    ))
+                });
             }
             layers[l][m.index()] = Some(LoraPair { a, b, scale });
         }
