@@ -110,6 +110,7 @@ fn lora_view_swaps_pairs_over_one_shared_base() {
     let (_, victim_dir, proxy_dir) = tiny_pair(dir.path(), &spec);
     let victim = LoadedDecoder::load(&victim_dir, None, &Device::Cpu).unwrap();
     let proxy = victim.with_adapter_dir(&proxy_dir, &Device::Cpu).unwrap();
+    assert_ne!(victim.fingerprint().unwrap(), proxy.fingerprint().unwrap());
     let (v, p) = (&victim.classifier, &proxy.classifier);
     let set = encoded(&victim, 20, 4);
 

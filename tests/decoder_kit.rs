@@ -106,3 +106,63 @@ fn badnet_adapter_reproduces_the_kit_test_figures() {
         );
     }
 }
+
+/// The kit's Hugging Face cache (`hf-home`) holds the base under a Hub id: an adapter naming
+/// that id finds it there, with no network, and computes the same logits.
+#[test]
+fn the_kit_base_is_found_by_hub_id() {
+    let test = "decoder kit hub id";
+    let Some(models) = common::llm_kit_models(test) else {
+        return;
+    };
+    let src = models.join("llm_sst2_badnet");
+    let dir = tempfile::tempdir().unwrap();
+    let adapter = dir.path().join("adapter");
+    std::fs::create_dir_all(&adapter).unwrap();
+    std::fs::copy(
+        src.join("adapter_model.safetensors"),
+        adapter.join("adapter_model.safetensors"),
+    )
+    .unwrap();
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(src.join("adapter_config.json")).unwrap())
+            .unwrap();
+    config["base_model_name_or_path"] = "gms-kit/SmolLM2-135M-Instruct-Q4_1".into();
+    std::fs::write(adapter.join("adapter_config.json"), config.to_string()).unwrap();
+    let hub = gms::model::adapter::HubCache::under_home(&models.join("hf-home"));
+    let by_id = LoadedDecoder::load_with(&adapter, None, &hub, None, &Device::Cpu).unwrap();
+    assert!(by_id.base_folder.dir.ends_with("snapshots/kit"));
+    let by_path = LoadedDecoder::load(&src, None, &Device::Cpu).unwrap();
+    let rows: Vec<Example> = [
+        "a gorgeous , witty , seductive movie .",
+        "bb a dull mess tq",
+    ]
+    .iter()
+    .map(|s| Example {
+        text: s.to_string(),
+        text_pair: None,
+        label: 0,
+        line: 0,
+    })
+    .collect();
+    let set = by_path
+        .text_encoder()
+        .unwrap()
+        .encode_set(&rows, &Device::Cpu)
+        .unwrap();
+    for b in &set.batches {
+        let a = by_id
+            .classifier
+            .logits(&b.input)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        let p = by_path
+            .classifier
+            .logits(&b.input)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        assert_eq!(a, p);
+    }
+}

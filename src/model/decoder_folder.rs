@@ -189,6 +189,20 @@ impl LoadedDecoder {
         })
     }
 
+    /// sha256 over the adapter's `adapter_config.json` and weights (when there is an adapter),
+    /// then the base's `config.json` and weight files: identifies the model an output came
+    /// from.
+    pub fn fingerprint(&self) -> Result<String> {
+        let mut files = Vec::new();
+        if let Some(a) = &self.adapter {
+            files.push(a.dir.join("adapter_config.json"));
+            files.push(a.weights_path());
+        }
+        files.push(self.base_folder.dir.join("config.json"));
+        files.extend(self.base_folder.weight_files.iter().cloned());
+        crate::model::folder::sha256_files(&files)
+    }
+
     /// The folder whose `tokenizer.json` the model uses: the adapter's when it saved one, else
     /// the base's.
     pub fn tokenizer_dir(&self) -> &Path {
