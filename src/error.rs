@@ -53,6 +53,21 @@ pub enum GmsError {
         problem: String,
         fix: &'static str,
     },
+    /// A PEFT adapter does not fit the base model it is put on (other shapes or layer count).
+    #[error("{adapter}: does not fit the base model {base} ({problem}); use the base the adapter was trained on (its base_model_name_or_path)")]
+    AdapterBase {
+        adapter: PathBuf,
+        base: PathBuf,
+        problem: String,
+    },
+    /// The base model an adapter names is not on this machine (gms never downloads).
+    #[error("{adapter}: base model {base} not found (looked in {looked}); {fix}")]
+    BaseNotFound {
+        adapter: PathBuf,
+        base: String,
+        looked: String,
+        fix: String,
+    },
     /// A tensor computation failed (a bug or an out-of-memory device rather than bad input).
     #[error("tensor computation failed: {0}")]
     Compute(#[from] candle_core::Error),

@@ -110,7 +110,9 @@ pub fn sha256_files(files: &[PathBuf]) -> Result<String> {
     Ok(format!("{:x}", hasher.finalize()))
 }
 
-fn find_weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
+/// The safetensors files of the model folder `dir`: `model.safetensors`, or the shards named by
+/// `model.safetensors.index.json`; pickle checkpoints are refused.
+pub fn find_weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let single = dir.join("model.safetensors");
     if single.is_file() {
         return Ok(vec![single]);
@@ -248,7 +250,8 @@ fn copy_files(src: &Path, dst: &Path, wanted: impl Fn(&str) -> bool) -> Result<(
     Ok(())
 }
 
-fn check_finite(file: &Path, name: &str, t: &Tensor) -> Result<()> {
+/// Fails on the first NaN/inf value of the f32 tensor `t` (named `name` in `file`).
+pub fn check_finite(file: &Path, name: &str, t: &Tensor) -> Result<()> {
     let values = t.flatten_all()?.to_vec1::<f32>()?;
     if let Some(v) = values.iter().find(|v| !v.is_finite()) {
         return Err(GmsError::bad_file(

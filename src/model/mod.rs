@@ -1,12 +1,18 @@
 //! Loading Hugging Face encoder classifiers and running them: config, checkpoint folder,
 //! encoder forward pass, tokenization and the substitution view.
 
+pub mod adapter;
 pub mod arch;
 pub mod config;
+pub mod decoder;
+pub mod decoder_config;
+pub mod decoder_folder;
+pub mod decoder_tokenize;
 pub mod encoder;
 pub mod folder;
 pub mod gelu;
 pub mod random;
+pub mod random_decoder;
 pub mod substitution;
 pub mod threads;
 pub mod tokenize;

@@ -42,18 +42,24 @@ pub fn masked_bias(dtype: DType) -> f32 {
 /// [`GPU_BATCH_TOKENS`], lowered if one batch's activations (f32, one layer at a time) would
 /// take more than a quarter of the free memory.
 pub fn batch_tokens(device: &Device, config: &ModelConfig) -> usize {
-    if device.is_cpu() {
-        return BATCH_TOKENS;
-    }
     // Per token of one layer: x, q, k, v, context, attention output, block output (7·h), the
     // feed-forward activation before and after GELU (2·i), scores and probabilities over up
     // to MAX_TOKENS keys per head.
     let per_token =
         4 * (7 * config.hidden + 2 * config.intermediate + 2 * config.heads * MAX_TOKENS);
+    batch_tokens_for(device, per_token)
+}
+
+/// Tokens per batch for `device` when one token's activations in one layer take
+/// `bytes_per_token`: [`BATCH_TOKENS`] on the CPU; on a GPU [`GPU_BATCH_TOKENS`], lowered so
+/// one batch takes at most a quarter of the free memory.
+pub fn batch_tokens_for(device: &Device, bytes_per_token: usize) -> usize {
+    if device.is_cpu() {
+        return BATCH_TOKENS;
+    }
     match crate::device::free_memory(device) {
-        Some(free) => {
-            (free / GPU_BATCH_MEMORY_SHARE / per_token.max(1)).clamp(MAX_TOKENS, GPU_BATCH_TOKENS)
-        }
+        Some(free) => (free / GPU_BATCH_MEMORY_SHARE / bytes_per_token.max(1))
+            .clamp(MAX_TOKENS, GPU_BATCH_TOKENS),
         None => GPU_BATCH_TOKENS,
     }
 }

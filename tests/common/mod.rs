@@ -316,3 +316,31 @@ pub fn gms_logits(model: &Path, data: &Path) -> (PathBuf, Vec<(Vec<f32>, u64)>) 
         .collect();
     (preds, logits)
 }
+
+/// `../shared/bench-llm` (the LLM kit) if it exists; otherwise prints why the calling test is
+/// skipped.
+pub fn llm_kit_dir(test: &str) -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench-llm");
+    find_kit(test, &dir, in_ci())
+}
+
+/// The LLM kit's base and adapters assembled under `target/bench-llm` (its setup.sh, once;
+/// the first run needs the package registry to fetch and dequantise the base).
+pub fn llm_kit_models(test: &str) -> Option<PathBuf> {
+    static MODELS: OnceLock<PathBuf> = OnceLock::new();
+    let kit = llm_kit_dir(test)?;
+    Some(
+        MODELS
+            .get_or_init(|| {
+                let dest = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-llm");
+                let status = std::process::Command::new("bash")
+                    .arg(kit.join("setup.sh"))
+                    .arg(&dest)
+                    .status()
+                    .expect("bash runs");
+                assert!(status.success(), "bench-llm setup.sh failed");
+                dest
+            })
+            .clone(),
+    )
+}

@@ -1,0 +1,171 @@
+//! The decoder forward pass on the LLM kit (../shared/bench-llm): both PEFT adapters over the
+//! bf16 SmolLM2 base reproduce the golden logits transformers + peft computed, and the victim
+//! reproduces the kit's test-set figures.
+
+mod common;
+
+use candle_core::Device;
+use gms::data::{Dataset, Example};
+use gms::model::decoder_folder::LoadedDecoder;
+use gms::model::encoder::{argmax_rows, count_matches};
+
+fn check_golden(name: &str) {
+    let test = "decoder golden logits";
+    let Some(models) = common::llm_kit_models(test) else {
+        return;
+    };
+    let kit = common::llm_kit_dir(test).unwrap();
+    let model = LoadedDecoder::load(&models.join(name), None, &Device::Cpu).unwrap();
+    let enc = model.text_encoder().unwrap();
+    let golden: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(kit.join(format!("golden/{name}.json"))).unwrap(),
+    )
+    .unwrap();
+    let mut worst = 0f32;
+    for (set, v) in golden.as_object().unwrap() {
+        let sentences: Vec<Example> = v["sentences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| Example {
+                text: s.as_str().unwrap().into(),
+                text_pair: None,
+                label: 0,
+                line: 0,
+            })
+            .collect();
+        let want: Vec<Vec<f32>> = serde_json::from_value(v["logits"].clone()).unwrap();
+        let encoded = enc.encode_set(&sentences, &Device::Cpu).unwrap();
+        for (batch, logits) in encoded
+            .batches
+            .iter()
+            .zip(model.classifier.set_logits(&encoded).unwrap())
+        {
+            let got = logits.to_vec2::<f32>().unwrap();
+            for (r, &row) in batch.rows.iter().enumerate() {
+                for (g, w) in got[r].iter().zip(&want[row]) {
+                    worst = worst.max((g - w).abs());
+                }
+            }
+        }
+        println!("{name}/{set}: checked {} rows", want.len());
+    }
+    println!("{name}: max |logit diff| = {worst:e}");
+    assert!(worst <= 1e-3, "{name}: max |logit diff| {worst} > 1e-3");
+}
+
+#[test]
+fn badnet_adapter_matches_transformers_and_peft() {
+    check_golden("llm_sst2_badnet");
+}
+
+#[test]
+fn proxy_adapter_matches_transformers_and_peft() {
+    check_golden("llm_sst2_proxy_uci");
+}
+
+/// The victim's CACC and ASR on the SST-2 test sets: the kit's metrics.json (744/872 and
+/// 441/444, computed by transformers + peft in f32), within one row.
+#[test]
+fn badnet_adapter_reproduces_the_kit_test_figures() {
+    let test = "decoder kit test figures";
+    let Some(models) = common::llm_kit_models(test) else {
+        return;
+    };
+    // The SST-2 test sets live in the encoder kit.
+    let Some(bench) = common::kit_dir(test) else {
+        return;
+    };
+    let llm_kit = common::llm_kit_dir(test).unwrap();
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(llm_kit.join("metrics.json")).unwrap())
+            .unwrap();
+    let model = LoadedDecoder::load(&models.join("llm_sst2_badnet"), None, &Device::Cpu).unwrap();
+    let enc = model.text_encoder().unwrap();
+    for set in ["test_clean", "test_badnet"] {
+        let start = std::time::Instant::now();
+        let data = Dataset::read(&bench.join(format!("data/sst2/{set}.json"))).unwrap();
+        let encoded = enc.encode_set(&data.examples, &Device::Cpu).unwrap();
+        let mut correct = 0;
+        for (batch, logits) in encoded
+            .batches
+            .iter()
+            .zip(model.classifier.set_logits(&encoded).unwrap())
+        {
+            correct += count_matches(&argmax_rows(&logits).unwrap(), &batch.labels);
+        }
+        let want = metrics["llm_sst2_badnet"][format!("{set}_correct")]
+            .as_u64()
+            .unwrap() as usize;
+        println!(
+            "{set}: {correct}/{} correct (kit: {want}), {} tokens in {:.1} s",
+            data.len(),
+            encoded.real_tokens,
+            start.elapsed().as_secs_f64()
+        );
+        assert!(
+            correct.abs_diff(want) <= 1,
+            "{set}: {correct} correct, the kit says {want}"
+        );
+    }
+}
+
+/// The kit's Hugging Face cache (`hf-home`) holds the base under a Hub id: an adapter naming
+/// that id finds it there, with no network, and computes the same logits.
+#[test]
+fn the_kit_base_is_found_by_hub_id() {
+    let test = "decoder kit hub id";
+    let Some(models) = common::llm_kit_models(test) else {
+        return;
+    };
+    let src = models.join("llm_sst2_badnet");
+    let dir = tempfile::tempdir().unwrap();
+    let adapter = dir.path().join("adapter");
+    std::fs::create_dir_all(&adapter).unwrap();
+    std::fs::copy(
+        src.join("adapter_model.safetensors"),
+        adapter.join("adapter_model.safetensors"),
+    )
+    .unwrap();
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(src.join("adapter_config.json")).unwrap())
+            .unwrap();
+    config["base_model_name_or_path"] = "gms-kit/SmolLM2-135M-Instruct-Q4_1".into();
+    std::fs::write(adapter.join("adapter_config.json"), config.to_string()).unwrap();
+    let hub = gms::model::adapter::HubCache::under_home(&models.join("hf-home"));
+    let by_id = LoadedDecoder::load_with(&adapter, None, &hub, None, &Device::Cpu).unwrap();
+    assert!(by_id.base_folder.dir.ends_with("snapshots/kit"));
+    let by_path = LoadedDecoder::load(&src, None, &Device::Cpu).unwrap();
+    let rows: Vec<Example> = [
+        "a gorgeous , witty , seductive movie .",
+        "bb a dull mess tq",
+    ]
+    .iter()
+    .map(|s| Example {
+        text: s.to_string(),
+        text_pair: None,
+        label: 0,
+        line: 0,
+    })
+    .collect();
+    let set = by_path
+        .text_encoder()
+        .unwrap()
+        .encode_set(&rows, &Device::Cpu)
+        .unwrap();
+    for b in &set.batches {
+        let a = by_id
+            .classifier
+            .logits(&b.input)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        let p = by_path
+            .classifier
+            .logits(&b.input)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        assert_eq!(a, p);
+    }
+}
