@@ -2,6 +2,7 @@
 //! and the worker that runs it for the CLI and the TUI.
 
 pub mod evaluator;
+pub mod merge;
 pub mod score;
 pub mod search;
 pub mod session;

@@ -96,7 +96,9 @@ pub fn sha256_files(files: &[PathBuf]) -> Result<String> {
     Ok(format!("{:x}", hasher.finalize()))
 }
 
-fn find_weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
+/// The safetensors files of the folder `dir`: `model.safetensors`, or the shards its index names;
+/// refuses pickle checkpoints with the command that converts them.
+pub fn find_weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let single = dir.join("model.safetensors");
     if single.is_file() {
         return Ok(vec![single]);
