@@ -96,7 +96,7 @@ pub fn write_purified_model(
 }
 
 /// Copies config and tokenizer files (everything but weights) from `src` to `dst`.
-fn copy_side_files(src: &Path, dst: &Path) -> Result<()> {
+pub(crate) fn copy_side_files(src: &Path, dst: &Path) -> Result<()> {
     let entries = std::fs::read_dir(src)
         .map_err(|e| GmsError::bad_file(src, e.to_string(), "check permissions"))?;
     for entry in entries.flatten() {
