@@ -2,10 +2,12 @@
 
 mod apply;
 mod args;
+mod baselines;
 mod bench;
 mod eval;
 mod gen_model;
 mod inspect;
+mod merge;
 mod poison;
 mod proxy_sets;
 mod search;
@@ -49,6 +51,10 @@ pub enum Command {
     ProxySets(proxy_sets::ProxySetsCmd),
     /// Write a random-weight classifier folder of any shape (benchmarks, e.g. BERT-large).
     GenModel(gen_model::GenModelCmd),
+    /// Merge victim and proxy (WAG, task arithmetic, TIES, DARE): a baseline to compare GMS with.
+    Merge(merge::MergeCmd),
+    /// Every merge baseline beside the victim, the proxy and a GMS strategy, as one table.
+    Baselines(baselines::BaselinesCmd),
 }
 
 /// Parses arguments, runs the command, and turns errors into one line on stderr + exit code 2.
@@ -70,6 +76,8 @@ pub fn main() -> ExitCode {
         Some(Command::Train(c)) => c.run(),
         Some(Command::ProxySets(c)) => c.run(),
         Some(Command::GenModel(c)) => c.run(),
+        Some(Command::Merge(c)) => c.run(),
+        Some(Command::Baselines(c)) => c.run(),
         Some(Command::Tui(c)) => c.run(),
         None => tui::TuiCmd::defaults().run(),
     };

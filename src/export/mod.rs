@@ -2,7 +2,9 @@
 //!
 //! This layer only serialises what the search side computed; it runs no model.
 
+pub mod merged_model;
 pub mod mergekit;
+pub mod mergekit_merge;
 pub mod model;
 pub mod strategy;
 

