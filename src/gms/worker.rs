@@ -186,6 +186,9 @@ struct Worker {
     commands: UnboundedReceiver<Command>,
     stop: bool,
     sweep: Option<Sweep>,
+    /// Whose turn it is when a sweep and a running search both have work: they alternate one
+    /// unit each, so asking for a sweep never freezes the search (nor the reverse).
+    sweep_turn: bool,
 }
 
 /// An α sweep in progress: one search per α, advanced a unit at a time between commands.
@@ -213,6 +216,7 @@ impl Worker {
             commands,
             stop: false,
             sweep: None,
+            sweep_turn: false,
         }
     }
 
@@ -250,8 +254,9 @@ impl Worker {
                 break;
             }
             let busy = (self.running || self.stepping) && self.search.finished().is_none();
-            if self.sweep.is_some() {
-                // The sweep goes first (it was asked for last); commands still act between units.
+            // A sweep and a moving search take turns; commands act between any two units.
+            self.sweep_turn = !self.sweep_turn;
+            if self.sweep.is_some() && (self.sweep_turn || !busy) {
                 if let Err(e) = self.advance_sweep() {
                     self.sweep = None;
                     self.send(WorkerEvent::Error {
@@ -306,8 +311,15 @@ impl Worker {
     }
 
     fn restart(&mut self, params: SearchParams) {
+        // A finished search stopped by itself, not by a pause: the new one goes on after the
+        // replay. A search the user paused stays paused.
+        let go_on = self.search.finished().is_some();
         self.search = GreedySearch::new(params, self.session.evaluator.num_layers());
         self.send(WorkerEvent::Restarted { params });
+        if go_on && !self.running {
+            self.running = true;
+            self.send(WorkerEvent::Running { running: true });
+        }
         // Replay what the cache already answers, whatever the running state.
         while self.search.finished().is_none()
             && self.search.next_is_cached(&self.session.evaluator)
