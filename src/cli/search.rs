@@ -76,6 +76,9 @@ impl SearchCmd {
                 test_at_end: true,
             },
         );
+        // Progress (the baseline, each step as it is taken) goes to stderr above the spinner;
+        // the result lines go to stdout at the end.
+        let progress = |line: String| bar.suspend(|| eprintln!("{line}"));
         let mut lines: Vec<String> = Vec::new();
         let mut failure = None;
         let mut best_score = f64::NAN;
@@ -92,7 +95,7 @@ impl SearchCmd {
                         "victim_test": victim_test, "device": device,
                         "load_s": started.elapsed().as_secs_f64(),
                     }));
-                    lines.push(format!(
+                    progress(format!(
                         "victim on the proxy sets: acc {:.4}  asr {:.4}  ({device})",
                         baseline.acc, baseline.asr
                     ));
@@ -113,7 +116,7 @@ impl SearchCmd {
                             if s.improved {
                                 best_score = m.score;
                             }
-                            lines.push(format!(
+                            progress(format!(
                                 "step {:>2}  {:<10} acc {:.4}  asr {:.4}  score {:.4}{}",
                                 s.step,
                                 s.point.mv.to_string(),
@@ -125,8 +128,12 @@ impl SearchCmd {
                         }
                         SearchEvent::Finished { best, reason } => {
                             lines.push(format!(
-                                "best: {}  acc {:.4}  asr {:.4}  score {:.4}  (stopped: {reason:?})",
-                                best.matrix, best.metrics.acc, best.metrics.asr, best.metrics.score
+                                "best: {}  acc {:.4}  asr {:.4}  score {:.4}  (stopped: {})",
+                                best.matrix,
+                                best.metrics.acc,
+                                best.metrics.asr,
+                                best.metrics.score,
+                                reason.describe(params.patience)
                             ));
                             bar.set_message("scoring the result on the test sets and writing");
                             let _ = handle.commands.send(Command::Export {
