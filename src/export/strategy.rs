@@ -76,9 +76,10 @@ pub struct StrategyReport {
     pub gms_version: String,
     /// How it was chosen: `greedy` (the paper's search) or `manual`.
     pub origin: String,
-    /// Substituted module types (for a non-product strategy: every module used somewhere).
+    /// Substituted module types, when the cells are the product `modules × layers` (every
+    /// search answer is); both lists are empty for a hand-edited strategy that is not.
     pub modules: Vec<Module>,
-    /// Substituted layers (for a non-product strategy: every layer touched).
+    /// Substituted layers (see `modules`).
     pub layers: Vec<usize>,
     /// The authoritative cell list: `[layer, "Q"]` pairs.
     pub cells: Vec<(usize, Module)>,
@@ -160,14 +161,9 @@ impl StrategyReport {
         let test = session.test_metrics(parts.matrix)?;
         let victim_test = session.test_metrics(&empty)?;
         let cells = parts.matrix.cells();
-        let (modules, layers) = parts.matrix.as_product().unwrap_or_else(|| {
-            let mut m: Vec<Module> = cells.iter().map(|c| c.1).collect();
-            m.sort();
-            m.dedup();
-            let mut l: Vec<usize> = cells.iter().map(|c| c.0).collect();
-            l.dedup();
-            (m, l)
-        });
+        // modules × layers must describe the cells exactly or not at all: a reader that takes
+        // the product of a non-product strategy's modules and layers gets other cells.
+        let (modules, layers) = parts.matrix.as_product().unwrap_or_default();
         Ok(StrategyReport {
             gms_version: env!("CARGO_PKG_VERSION").to_string(),
             origin: parts.origin.to_string(),
@@ -236,18 +232,18 @@ impl StrategyReport {
 fn report_inputs(s: &Session) -> Result<ReportInputs> {
     let file = |p: &PathBuf| -> Result<InputRef> {
         Ok(InputRef {
-            path: p.clone(),
+            path: crate::demo::recorded_path(p),
             sha256: crate::model::folder::sha256_files(std::slice::from_ref(p))?,
         })
     };
     let i = &s.inputs;
     Ok(ReportInputs {
         victim: InputRef {
-            path: i.victim.clone(),
+            path: crate::demo::recorded_path(&i.victim),
             sha256: s.victim_folder.fingerprint()?,
         },
         proxy: InputRef {
-            path: i.proxy.clone(),
+            path: crate::demo::recorded_path(&i.proxy),
             sha256: s.proxy_folder.fingerprint()?,
         },
         clean: file(&i.clean)?,
