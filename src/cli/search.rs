@@ -138,6 +138,8 @@ impl SearchCmd {
                             bar.set_message("scoring the result on the test sets and writing");
                             let _ = handle.commands.send(Command::Export {
                                 matrix: None,
+                                search: None,
+                                sweep: Vec::new(),
                                 json: self.out.clone(),
                                 model: self.out_model.clone(),
                             });

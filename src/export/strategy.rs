@@ -105,6 +105,28 @@ pub struct StrategyReport {
     pub victim_test: Option<TestMetrics>,
     /// Input paths and fingerprints.
     pub inputs: ReportInputs,
+    /// The α sweep run before writing (the TUI's trade-off view); absent when none was.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sweep: Vec<SweepRow>,
+}
+
+/// One α of an α sweep: the search's answer at that α and how it scores.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepRow {
+    /// Accuracy weight α of this search.
+    pub alpha: f64,
+    /// Patience of this search.
+    pub patience: usize,
+    /// Substituted module types of its answer.
+    pub modules: Vec<Module>,
+    /// Substituted layers of its answer.
+    pub layers: Vec<usize>,
+    /// Its answer on the proxy sets.
+    pub proxy: ProxyMetrics,
+    /// Its answer's score under this α.
+    pub score: f64,
+    /// Its answer on the test sets, when given.
+    pub test: Option<TestMetrics>,
 }
 
 /// The trace's move name, ASCII for scripts.
@@ -187,6 +209,7 @@ impl StrategyReport {
             test,
             victim_test,
             inputs: report_inputs(session)?,
+            sweep: Vec::new(),
         })
     }
 

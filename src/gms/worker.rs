@@ -2,6 +2,7 @@
 //! [`Command`]s and reporting [`WorkerEvent`]s over channels. The CLI and the TUI both drive it.
 
 use crate::error::Result;
+use crate::export::strategy::SweepRow;
 use crate::export::{ReportParts, StrategyReport};
 use crate::gms::evaluator::EvalStats;
 use crate::gms::score::{Baseline, Counts, Metrics};
@@ -39,6 +40,12 @@ pub enum Command {
     Export {
         /// The strategy; `None` = the search's best.
         matrix: Option<SubstitutionMatrix>,
+        /// With `matrix: None`: the answer of a search with these parameters instead of the
+        /// running one's (a point of the α sweep the TUI shows). It replays from the cache the
+        /// sweep filled, so the report carries that search's own α, trace and evaluations.
+        search: Option<SearchParams>,
+        /// The α sweep to record in the report (empty: none was run).
+        sweep: Vec<SweepRow>,
         /// Where the strategy JSON goes.
         json: PathBuf,
         /// Where the purified model folder goes, if wanted.
@@ -373,9 +380,11 @@ impl Worker {
             }
             Command::Export {
                 matrix,
+                search,
+                sweep,
                 json,
                 model,
-            } => self.export(matrix, json, model),
+            } => self.export(matrix, search, sweep, json, model),
             Command::Stop => {
                 self.stop = true;
                 Ok(())
@@ -445,12 +454,24 @@ impl Worker {
     fn export(
         &mut self,
         matrix: Option<SubstitutionMatrix>,
+        search: Option<SearchParams>,
+        sweep: Vec<SweepRow>,
         json: PathBuf,
         model: Option<PathBuf>,
     ) -> Result<()> {
+        // The answer of another α: replay that search (from the cache) for its own trace.
+        let replayed = match (&matrix, search) {
+            (None, Some(p)) => {
+                let mut s = GreedySearch::new(p, self.session.evaluator.num_layers());
+                s.run(&mut self.session.evaluator, |_| {})?;
+                Some(s)
+            }
+            _ => None,
+        };
+        let answer = replayed.as_ref().unwrap_or(&self.search);
         let (matrix, origin) = match matrix {
             Some(m) => (m, "manual"),
-            None => match self.search.best() {
+            None => match answer.best() {
                 Some(b) => (b.matrix.clone(), "greedy"),
                 None => {
                     return Err(crate::GmsError::BadArgument {
@@ -461,13 +482,13 @@ impl Worker {
                 }
             },
         };
-        let params = self.search.params();
+        let params = answer.params();
         let (trace, evaluations) = if origin == "greedy" {
-            (self.search.trace().to_vec(), self.search.evaluations())
+            (answer.trace().to_vec(), answer.evaluations())
         } else {
             (Vec::new(), 1)
         };
-        let report = StrategyReport::build(
+        let mut report = StrategyReport::build(
             &mut self.session,
             ReportParts {
                 matrix: &matrix,
@@ -478,6 +499,7 @@ impl Worker {
                 evaluations,
             },
         )?;
+        report.sweep = sweep;
         report.write(&json)?;
         if let Some(dir) = &model {
             crate::export::write_purified_model(

@@ -608,6 +608,8 @@ impl App {
         );
         vec![Command::Export {
             matrix: explicit,
+            search: None,
+            sweep: Vec::new(),
             json,
             model,
         }]
