@@ -295,6 +295,12 @@ fn alpha_or_patience_after_the_end_runs_to_the_end_again() {
 
     b.key(KeyCode::Char(']'));
     assert_eq!(b.app.params.patience, 3);
+    b.pump_until(|_, e| matches!(e, WorkerEvent::Restarted { .. }));
+    assert!(
+        b.message().contains("replaying") && !b.message().contains("paused"),
+        "a finished search goes on, it is not paused: {}",
+        b.message()
+    );
     b.wait_finished();
     assert!(b.app.finished.is_some());
 }
@@ -731,7 +737,7 @@ fn deep_model_answer_reads_as_ranges() {
         let ranges = gms::tui::summary::layer_ranges(&layers);
         assert!(screen.contains(&ranges), "{ranges} in\n{screen}");
     }
-    assert!(screen.contains("rows hold 2 layers"), "{screen}");
+    assert!(screen.contains("each row: layers N,N+1"), "{screen}");
     insta::assert_snapshot!("deep_finished_80x24", screen);
 }
 

@@ -737,17 +737,19 @@ impl App {
                 );
             }
             WorkerEvent::Restarted { params } => {
+                // A search the user paused stays paused; a finished one goes on (the worker
+                // says so with `Running` right after this event).
+                let paused = if !self.running && self.finished.is_none() {
+                    " (paused: it stops where the cache ends; space goes on)"
+                } else {
+                    ""
+                };
                 self.params = params;
                 self.steps.clear();
                 self.candidates.clear();
                 self.finished = None;
                 self.final_test = None;
                 self.replaying = true;
-                let paused = if self.running {
-                    String::new()
-                } else {
-                    " (paused: it stops where the cache ends; space goes on)".into()
-                };
                 self.say(
                     format!(
                         "α {:.2} · patience {}: replaying the search from the cache…{paused}",
@@ -798,6 +800,16 @@ impl App {
             }
             WorkerEvent::SweepDone => {
                 self.sweeping = false;
+                // Unless the user is choosing already, start on the search's own α.
+                if self.focus != Focus::Tradeoff {
+                    if let Some(i) = self
+                        .sweep
+                        .iter()
+                        .position(|s| (s.alpha - self.params.alpha).abs() < 1e-9)
+                    {
+                        self.sweep_selected = i;
+                    }
+                }
                 self.say(
                     "α sweep done · tab to the trade-off list, ←→ to choose, enter adopts, w writes",
                     Level::Info,

@@ -76,8 +76,13 @@ pub fn layout(area: Rect, app: &App) -> Areas {
     let (chart, tradeoff) = if app.focus == Focus::Tradeoff {
         (none, bottom)
     } else {
-        let [c, t] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
-            .areas(bottom);
+        // Once there is a sweep, the trade-off has more to show than the score chart.
+        let chart_share = if app.sweep.is_empty() { 50 } else { 35 };
+        let [c, t] = Layout::horizontal([
+            Constraint::Percentage(chart_share),
+            Constraint::Percentage(100 - chart_share),
+        ])
+        .areas(bottom);
         (c, t)
     };
     Areas {

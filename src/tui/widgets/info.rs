@@ -40,13 +40,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, shown: &Strategy) {
         if folded {
             // The heatmap's rows need this to be read at all, so it comes early.
             lines.push(Line::styled(
-                summary::fit("rows hold 2 layers: N+ = N, N+1", width),
+                summary::fit("each row: layers N,N+1", width),
                 dim,
             ));
         }
         if let Some(m) = app.metrics_of(&shown.matrix) {
             lines.push(Line::raw(summary::fit(
-                &format!("score {:.4} (proxy)", m.score),
+                &format!("score {:.4} at α {:.2}", m.score, app.params.alpha),
                 width,
             )));
         }

@@ -206,14 +206,11 @@ struct Plot<'a> {
     app: &'a App,
 }
 
-/// Columns of the y-axis labels and the axis line.
-const AXIS: u16 = 5;
-
 impl Widget for Plot<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let app = self.app;
         let n = app.sweep.len() as u16;
-        if area.width <= AXIS + 2 || area.height < 3 || n == 0 {
+        if area.width <= 6 || area.height < 3 || n == 0 {
             return;
         }
         let mut top = area.y;
@@ -243,24 +240,32 @@ impl Widget for Plot<'_> {
             }
         }
         let plot_h = height - 1;
-        let col = ((area.width - AXIS) / n).clamp(2, 4);
-        let axis = Style::new().fg(Color::DarkGray);
+        // The y axis takes `100%│`, or `100│` when that leaves each α two columns.
+        let axis: u16 = if (area.width - 5) / n >= 2 { 5 } else { 4 };
+        let col = ((area.width - axis) / n).clamp(2, 4);
+        let dim = Style::new().fg(Color::DarkGray);
         for r in 0..plot_h {
             let y = top + r;
             let label = if r == 0 {
                 "100%"
             } else if r == plot_h - 1 {
-                "  0%"
+                "0%"
             } else if r == plot_h / 2 && plot_h >= 5 {
-                " 50%"
+                "50%"
             } else {
                 ""
             };
-            buf.set_string(area.x, y, format!("{label:>4}│"), axis);
+            let label = if axis == 5 {
+                label
+            } else {
+                label.trim_end_matches('%')
+            };
+            let w = usize::from(axis - 1);
+            buf.set_string(area.x, y, format!("{label:>w$}│"), dim);
         }
         let base_y = top + plot_h;
         for (i, s) in app.sweep.iter().enumerate() {
-            let x = area.x + AXIS + col * i as u16;
+            let x = area.x + axis + col * i as u16;
             if x + 1 >= area.right() {
                 break;
             }
@@ -285,13 +290,14 @@ impl Widget for Plot<'_> {
                 let style = if i == app.sweep_selected {
                     Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)
                 } else {
-                    axis
+                    dim
                 };
                 let label = summary::fit(&label, usize::from(area.right() - x));
                 buf.set_string(x, base_y, label, style);
             }
         }
-        buf.set_string(area.x, base_y, "   α ", axis);
+        let alpha = format!("{:>w$} ", "α", w = usize::from(axis - 1));
+        buf.set_string(area.x, base_y, alpha, dim);
     }
 }
 
