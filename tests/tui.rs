@@ -292,6 +292,7 @@ fn alpha_or_patience_after_the_end_runs_to_the_end_again() {
         b.message()
     );
     insta::assert_snapshot!("replayed_after_finish_120x36", b.screen(120, 36));
+    insta::assert_snapshot!("replayed_after_finish_80x24", b.screen(80, 24));
 
     b.key(KeyCode::Char(']'));
     assert_eq!(b.app.params.patience, 3);
@@ -366,6 +367,9 @@ fn step_rows_select_scroll_and_adopt() {
     assert!(screen.contains(&format!(" step {step} ")), "{screen}");
     assert!(screen.contains("more"), "rows out of view are announced");
     insta::assert_snapshot!("step_selected_80x24", screen);
+    b.resize(120, 36);
+    insta::assert_snapshot!("step_selected_120x36", b.screen(120, 36));
+    b.resize(80, 24);
     // The wheel scrolls without moving the selection.
     let top = b.app.steps_top;
     let area = ui::layout(b.app.size, &b.app).steps;
@@ -514,8 +518,10 @@ fn keys_give_feedback() {
         "{}",
         b.message()
     );
+    insta::assert_snapshot!("follow_drops_with_undo_80x24", b.screen(80, 24));
     b.key(KeyCode::Char('u'));
     assert!(b.message().starts_with("undone"), "{}", b.message());
+    insta::assert_snapshot!("undone_120x36", b.screen(120, 36));
     // An idle engine shows no rate rather than "0.00 eval/s".
     b.app.rate = Some(0.0);
     let header = lines(&b.screen(80, 24))[0].clone();
