@@ -686,6 +686,8 @@ impl App {
                 self.params = params;
                 self.sweep_patience = params.patience;
                 self.cursor = (0, 0);
+                // Whatever was said while loading ("still loading…") is over now.
+                self.message = None;
                 self.learn(
                     &SubstitutionMatrix::empty(num_layers),
                     Some((baseline.acc, baseline.asr)),
@@ -871,6 +873,31 @@ pub fn candidate(point: &Point, index: usize, num_layers: usize) -> Option<Subst
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_loading_message_ends_with_loading() {
+        let params = SearchParams {
+            alpha: 0.4,
+            patience: 5,
+        };
+        let mut app = App::new(params, PathBuf::from("x"));
+        assert!(app.update(Action::Sweep).is_empty());
+        assert!(app.message.as_ref().unwrap().text.contains("still loading"));
+        app.on_worker_event(WorkerEvent::Ready {
+            baseline: Baseline { acc: 1.0, asr: 1.0 },
+            baseline_counts: crate::gms::score::Counts {
+                clean_correct: 1,
+                clean_total: 1,
+                suspect_hits: 1,
+                suspect_total: 1,
+            },
+            victim_test: None,
+            num_layers: 2,
+            device: "cpu".into(),
+            params,
+        });
+        assert_eq!(app.message, None, "no stale 'still loading'");
+    }
 
     #[test]
     fn alpha_and_patience_limits_say_so() {
