@@ -77,7 +77,12 @@ pub fn layout(area: Rect, app: &App) -> Areas {
         (none, bottom)
     } else {
         // Once there is a sweep, the trade-off has more to show than the score chart.
-        let chart_share = if app.sweep.is_empty() { 50 } else { 35 };
+        // (From 100 columns: narrower, both need their half for titles and axes.)
+        let chart_share = if app.sweep.is_empty() || bottom.width < 100 {
+            50
+        } else {
+            35
+        };
         let [c, t] = Layout::horizontal([
             Constraint::Percentage(chart_share),
             Constraint::Percentage(100 - chart_share),

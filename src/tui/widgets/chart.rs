@@ -11,13 +11,19 @@ use ratatui::Frame;
 
 /// Draws the score chart.
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
-    // The legend lives in the title so it never covers the curves.
-    let block = Block::bordered().title(Line::from(vec![
-        Span::raw(" score "),
-        Span::styled("• step", Style::new().fg(Color::Cyan)),
-        Span::raw(" "),
-        Span::styled("⠤ best ", Style::new().fg(Color::Green)),
-    ]));
+    // The legend lives in the title so it never covers the curves; a narrow panel keeps
+    // the name whole and drops the legend.
+    let title = if area.width >= 22 {
+        Line::from(vec![
+            Span::raw(" score "),
+            Span::styled("• step", Style::new().fg(Color::Cyan)),
+            Span::raw(" "),
+            Span::styled("⠤ best ", Style::new().fg(Color::Green)),
+        ])
+    } else {
+        Line::from(" score ")
+    };
+    let block = Block::bordered().title(title);
     let current: Vec<(f64, f64)> = app
         .steps
         .iter()

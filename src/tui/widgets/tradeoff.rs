@@ -99,9 +99,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     };
     if !app.sweep.is_empty() {
         let what = if app.has_test_sets() { "test" } else { "proxy" };
+        // The plot's glyphs need their legend; a narrow title keeps a terse one.
         let legend = format!("· █ ASR ░ CACC ({what}) ");
+        let terse = "█ASR ░CACC ";
         if title.chars().count() + legend.chars().count() <= width {
             title.push_str(&legend);
+        } else if title.chars().count() + terse.chars().count() <= width {
+            title.push_str(terse);
         }
     }
     let block = Block::bordered()
@@ -242,7 +246,10 @@ impl Widget for Plot<'_> {
         let plot_h = height - 1;
         // The y axis takes `100%│`, or `100│` when that leaves each α two columns.
         let axis: u16 = if (area.width - 5) / n >= 2 { 5 } else { 4 };
-        let col = ((area.width - axis) / n).clamp(2, 4);
+        let col = ((area.width - axis) / n).clamp(2, 8);
+        // Each bar is `bar` columns wide: one on a narrow plot, more when there is room,
+        // always leaving a gap between αs once the columns are wide enough.
+        let bar = ((col - 1) / 2).max(1);
         let dim = Style::new().fg(Color::DarkGray);
         for r in 0..plot_h {
             let y = top + r;
@@ -273,7 +280,8 @@ impl Widget for Plot<'_> {
             // CACC in whole cells of light shade.
             let cacc_cells = (cacc * f64::from(plot_h)).round() as u16;
             for k in 0..cacc_cells.min(plot_h) {
-                buf.set_string(x, base_y - 1 - k, "░", Style::new().fg(Color::Green));
+                let shade = "░".repeat(usize::from(bar));
+                buf.set_string(x, base_y - 1 - k, shade, Style::new().fg(Color::Green));
             }
             // ASR in eighths of a cell.
             let eighths = (asr * f64::from(plot_h) * 8.0).round() as u16;
@@ -283,7 +291,8 @@ impl Widget for Plot<'_> {
                     break;
                 }
                 let ch = [" ", "▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"][usize::from(left.min(8))];
-                buf.set_string(x + 1, base_y - 1 - k, ch, Style::new().fg(Color::Red));
+                let block = ch.repeat(usize::from(bar));
+                buf.set_string(x + bar, base_y - 1 - k, block, Style::new().fg(Color::Red));
             }
             let label = alpha_label(s.alpha, col, i, app.sweep.len());
             if !label.is_empty() {
