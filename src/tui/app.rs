@@ -701,11 +701,10 @@ impl App {
                 if self.replaying && !c.cached {
                     self.replaying = false;
                     self.say(
+                        // Where the cache ran out, named like the step table's rows (`2.5`).
                         format!(
-                            "α {:.2} · patience {}: replayed {} steps from the cache; searching on",
-                            self.params.alpha,
-                            self.params.patience,
-                            self.steps.len().saturating_sub(1)
+                            "α {:.2} · patience {}: the cache answered up to {}.{}; computing on",
+                            self.params.alpha, self.params.patience, c.step, c.index
                         ),
                         Level::Info,
                     );
