@@ -145,7 +145,7 @@ impl<'a> Progress<'a> {
                     "victim_test": victim_test, "device": device,
                     "load_s": self.started.elapsed().as_secs_f64(),
                 }));
-                self.lines.push(format!(
+                self.progress(format!(
                     "victim on the proxy sets: acc {:.4}  asr {:.4}  ({device})",
                     baseline.acc, baseline.asr
                 ));
@@ -190,6 +190,12 @@ impl<'a> Progress<'a> {
         }
     }
 
+    /// Progress (the baseline, each step as it is taken) goes to stderr above the spinner as it
+    /// happens; the result lines go to stdout at the end.
+    fn progress(&self, line: String) {
+        self.bar.suspend(|| eprintln!("{line}"));
+    }
+
     fn search(&mut self, event: &SearchEvent) -> Option<Command> {
         match event {
             SearchEvent::Candidate(c) => {
@@ -208,7 +214,7 @@ impl<'a> Progress<'a> {
                 if s.improved {
                     self.best_score = m.score;
                 }
-                self.lines.push(format!(
+                self.progress(format!(
                     "step {:>2}  {:<10} acc {:.4}  asr {:.4}  score {:.4}{}",
                     s.step,
                     s.point.mv.to_string(),
@@ -221,13 +227,19 @@ impl<'a> Progress<'a> {
             }
             SearchEvent::Finished { best, reason } => {
                 self.lines.push(format!(
-                    "best: {}  acc {:.4}  asr {:.4}  score {:.4}  (stopped: {reason:?})",
-                    best.matrix, best.metrics.acc, best.metrics.asr, best.metrics.score
+                    "best: {}  acc {:.4}  asr {:.4}  score {:.4}  (stopped: {})",
+                    best.matrix,
+                    best.metrics.acc,
+                    best.metrics.asr,
+                    best.metrics.score,
+                    reason.describe(self.cmd.params.patience)
                 ));
                 self.bar
                     .set_message("scoring the result on the test sets and writing");
                 Some(Command::Export {
                     matrix: None,
+                    search: None,
+                    sweep: Vec::new(),
                     json: self.cmd.out.clone(),
                     model: self.cmd.out_model.clone(),
                 })

@@ -8,9 +8,16 @@ use std::path::PathBuf;
 
 /// Arguments of `gms tui`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "With no --victim/--proxy/--clean/--suspect (or with --demo), the \
+workbench opens on the embedded demo: a BadNet victim, its proxy, proxy sets and test sets."
+)]
 pub struct TuiCmd {
     #[command(flatten)]
     session: SessionArgs,
+    /// Open the embedded demo (what plain `gms` and `gms tui` without inputs do).
+    #[arg(long)]
+    demo: bool,
     #[command(flatten)]
     params: ParamArgs,
     /// Where `w` (strategy JSON) and `W` (purified model) write; created on first use.
@@ -32,10 +39,15 @@ impl TuiCmd {
     /// Opens the workbench.
     pub fn run(self) -> anyhow::Result<()> {
         let params = self.params.params()?;
-        let inputs = if self.session.any_given() {
-            self.session.inputs()?
-        } else {
-            demo_inputs()?
+        let given = self.session.any_given()
+            || self.session.test_clean.is_some()
+            || self.session.test_poison.is_some();
+        let inputs = match (self.demo, given) {
+            (true, true) => anyhow::bail!(
+                "--demo brings its own models and datasets; drop --victim/--proxy/--clean/--suspect/--test-*"
+            ),
+            (false, true) => self.session.inputs()?,
+            _ => demo_inputs()?,
         };
         crate::tui::run(TuiOptions {
             inputs,

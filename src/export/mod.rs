@@ -16,7 +16,11 @@ use crate::gms::worker::ExportFiles;
 /// Writes what a worker export asked for: the strategy JSON and, when wanted, the purified
 /// model folder. Front ends hand this to [`crate::gms::worker::spawn`].
 pub fn write_export(files: &ExportFiles<'_>) -> Result<()> {
-    files.report.write(files.json)?;
+    // The demo runs from a temporary copy of its embedded files, which may be gone when the
+    // strategy is read again: name its inputs by where they come from (`assets/demo/…`).
+    let mut report = files.report.clone();
+    report.inputs.map_paths(crate::demo::recorded_path);
+    report.write(files.json)?;
     if let Some(dir) = files.model {
         write_purified_model(files.victim, files.proxy, &files.report.matrix(), dir)?;
     }

@@ -96,6 +96,23 @@ pub struct ReportInputs {
     pub test_poison: Option<InputRef>,
 }
 
+impl ReportInputs {
+    /// Every input's path rewritten by `rename` (e.g. the demo's temporary copies named by
+    /// where the embedded files come from).
+    pub fn map_paths(&mut self, rename: impl Fn(&std::path::Path) -> PathBuf) {
+        let inputs = [
+            &mut self.victim,
+            &mut self.proxy,
+            &mut self.clean,
+            &mut self.suspect,
+        ];
+        let tests = [self.test_clean.as_mut(), self.test_poison.as_mut()];
+        for input in inputs.into_iter().chain(tests.into_iter().flatten()) {
+            input.path = rename(&input.path);
+        }
+    }
+}
+
 /// A substitution strategy with how it was found and how it scores.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StrategyReport {
@@ -103,9 +120,10 @@ pub struct StrategyReport {
     pub gms_version: String,
     /// How it was chosen.
     pub origin: Origin,
-    /// Substituted module types (for a non-product strategy: every module used somewhere).
+    /// Substituted module types, when the cells are the product `modules × layers` (every
+    /// search answer is); both lists are empty for a hand-edited strategy that is not.
     pub modules: Vec<Module>,
-    /// Substituted layers (for a non-product strategy: every layer touched).
+    /// Substituted layers (see `modules`).
     pub layers: Vec<usize>,
     /// The authoritative cell list: `[layer, "Q"]` pairs.
     pub cells: Vec<(usize, Module)>,
@@ -131,6 +149,28 @@ pub struct StrategyReport {
     pub victim_test: Option<TestMetrics>,
     /// Input paths and fingerprints.
     pub inputs: ReportInputs,
+    /// The α sweep run before writing (the TUI's trade-off view); absent when none was.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sweep: Vec<SweepRow>,
+}
+
+/// One α of an α sweep: the search's answer at that α and how it scores.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepRow {
+    /// Accuracy weight α of this search.
+    pub alpha: f64,
+    /// Patience of this search.
+    pub patience: usize,
+    /// Substituted module types of its answer.
+    pub modules: Vec<Module>,
+    /// Substituted layers of its answer.
+    pub layers: Vec<usize>,
+    /// Its answer on the proxy sets.
+    pub proxy: ProxyMetrics,
+    /// Its answer's score under this α.
+    pub score: f64,
+    /// Its answer on the test sets, when given.
+    pub test: Option<TestMetrics>,
 }
 
 impl TraceRow {
@@ -178,14 +218,9 @@ impl StrategyReport {
         let test = session.test_metrics(parts.matrix)?;
         let victim_test = session.test_metrics(&empty)?;
         let cells = parts.matrix.cells();
-        let (modules, layers) = parts.matrix.as_product().unwrap_or_else(|| {
-            let mut m: Vec<Module> = cells.iter().map(|c| c.1).collect();
-            m.sort();
-            m.dedup();
-            let mut l: Vec<usize> = cells.iter().map(|c| c.0).collect();
-            l.dedup();
-            (m, l)
-        });
+        // modules × layers must describe the cells exactly or not at all: a reader that takes
+        // the product of a non-product strategy's modules and layers gets other cells.
+        let (modules, layers) = parts.matrix.as_product().unwrap_or_default();
         Ok(StrategyReport {
             gms_version: env!("CARGO_PKG_VERSION").to_string(),
             origin: parts.origin,
@@ -209,6 +244,7 @@ impl StrategyReport {
             test,
             victim_test,
             inputs: report_inputs(session)?,
+            sweep: Vec::new(),
         })
     }
 

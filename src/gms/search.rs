@@ -154,6 +154,19 @@ pub enum StopReason {
     Exhausted,
 }
 
+impl StopReason {
+    /// Why the search ended, in words, for a search with `patience`.
+    pub fn describe(self, patience: usize) -> String {
+        match self {
+            StopReason::Patience => format!(
+                "{patience} step{} in a row without improving",
+                if patience == 1 { "" } else { "s" }
+            ),
+            StopReason::Exhausted => "nothing left to drop".into(),
+        }
+    }
+}
+
 /// What one unit of search work produced.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]

@@ -3,7 +3,7 @@
 
 use crate::error::Result;
 use crate::gms::evaluator::EvalStats;
-use crate::gms::report::{Origin, ReportParts, StrategyReport};
+use crate::gms::report::{Origin, ReportParts, StrategyReport, SweepRow};
 use crate::gms::score::{Baseline, Counts, Metrics};
 use crate::gms::search::{GreedySearch, Point, SearchEvent, SearchParams};
 use crate::gms::session::{Session, TestMetrics};
@@ -39,6 +39,12 @@ pub enum Command {
     Export {
         /// The strategy; `None` = the search's best.
         matrix: Option<SubstitutionMatrix>,
+        /// With `matrix: None`: the answer of a search with these parameters instead of the
+        /// running one's (a point of the α sweep the TUI shows). It replays from the cache the
+        /// sweep filled, so the report carries that search's own α, trace and evaluations.
+        search: Option<SearchParams>,
+        /// The α sweep to record in the report (empty: none was run).
+        sweep: Vec<SweepRow>,
         /// Where the strategy JSON goes.
         json: PathBuf,
         /// Where the purified model folder goes, if wanted.
@@ -211,6 +217,9 @@ struct Worker {
     stop: bool,
     sweep: Option<Sweep>,
     write: ExportWriter,
+    /// Whose turn it is when a sweep and a running search both have work: they alternate one
+    /// unit each, so asking for a sweep never freezes the search (nor the reverse).
+    sweep_turn: bool,
 }
 
 /// An α sweep in progress: one search per α, advanced a unit at a time between commands.
@@ -240,6 +249,7 @@ impl Worker {
             stop: false,
             sweep: None,
             write,
+            sweep_turn: false,
         }
     }
 
@@ -277,8 +287,9 @@ impl Worker {
                 break;
             }
             let busy = (self.running || self.stepping) && self.search.finished().is_none();
-            if self.sweep.is_some() {
-                // The sweep goes first (it was asked for last); commands still act between units.
+            // A sweep and a moving search take turns; commands act between any two units.
+            self.sweep_turn = !self.sweep_turn;
+            if self.sweep.is_some() && (self.sweep_turn || !busy) {
                 if let Err(e) = self.advance_sweep() {
                     self.sweep = None;
                     self.send(WorkerEvent::Error {
@@ -333,8 +344,15 @@ impl Worker {
     }
 
     fn restart(&mut self, params: SearchParams) {
+        // A finished search stopped by itself, not by a pause: the new one goes on after the
+        // replay. A search the user paused stays paused.
+        let go_on = self.search.finished().is_some();
         self.search = GreedySearch::new(params, self.session.evaluator.num_layers());
         self.send(WorkerEvent::Restarted { params });
+        if go_on && !self.running {
+            self.running = true;
+            self.send(WorkerEvent::Running { running: true });
+        }
         // Replay what the cache already answers, whatever the running state.
         while self.search.finished().is_none()
             && self.search.next_is_cached(&self.session.evaluator)
@@ -388,9 +406,11 @@ impl Worker {
             }
             Command::Export {
                 matrix,
+                search,
+                sweep,
                 json,
                 model,
-            } => self.export(matrix, json, model),
+            } => self.export(matrix, search, sweep, json, model),
             Command::Stop => {
                 self.stop = true;
                 Ok(())
@@ -460,12 +480,24 @@ impl Worker {
     fn export(
         &mut self,
         matrix: Option<SubstitutionMatrix>,
+        search: Option<SearchParams>,
+        sweep: Vec<SweepRow>,
         json: PathBuf,
         model: Option<PathBuf>,
     ) -> Result<()> {
+        // The answer of another α: replay that search (from the cache) for its own trace.
+        let replayed = match (&matrix, search) {
+            (None, Some(p)) => {
+                let mut s = GreedySearch::new(p, self.session.evaluator.num_layers());
+                s.run(&mut self.session.evaluator, |_| {})?;
+                Some(s)
+            }
+            _ => None,
+        };
+        let answer = replayed.as_ref().unwrap_or(&self.search);
         let (matrix, origin) = match matrix {
             Some(m) => (m, Origin::Manual),
-            None => match self.search.best() {
+            None => match answer.best() {
                 Some(b) => (b.matrix.clone(), Origin::Greedy),
                 None => {
                     return Err(crate::GmsError::BadArgument {
@@ -476,12 +508,12 @@ impl Worker {
                 }
             },
         };
-        let params = self.search.params();
+        let params = answer.params();
         let (trace, evaluations) = match origin {
-            Origin::Greedy => (self.search.trace().to_vec(), self.search.evaluations()),
+            Origin::Greedy => (answer.trace().to_vec(), answer.evaluations()),
             Origin::Manual => (Vec::new(), 1),
         };
-        let report = StrategyReport::build(
+        let mut report = StrategyReport::build(
             &mut self.session,
             ReportParts {
                 matrix: &matrix,
@@ -492,6 +524,7 @@ impl Worker {
                 evaluations,
             },
         )?;
+        report.sweep = sweep;
         (self.write)(&ExportFiles {
             report: &report,
             json: &json,

@@ -8,6 +8,8 @@
 pub mod action;
 pub mod app;
 pub mod keymap;
+pub mod rows;
+pub mod summary;
 pub mod ui;
 pub mod widgets;
 
@@ -119,13 +121,20 @@ pub fn dispatch(app: &mut App, commands: &UnboundedSender<Command>, to_send: Vec
 pub fn action_for_event(app: &App, event: &Event) -> Option<Action> {
     match event {
         Event::Key(key) if app.confirm_quit => keymap::confirm_action(*key),
-        Event::Key(key) => keymap::action_for(*key),
-        Event::Mouse(m) if m.kind == MouseEventKind::Down(MouseButton::Left) => {
-            Some(Action::Click {
+        Event::Key(key) if app.help => keymap::help_action(*key),
+        Event::Key(key) => keymap::action_for(*key, app.focus),
+        Event::Mouse(m) => match m.kind {
+            MouseEventKind::Down(MouseButton::Left) => Some(Action::Click {
                 column: m.column,
                 row: m.row,
-            })
-        }
+            }),
+            MouseEventKind::ScrollDown | MouseEventKind::ScrollUp => Some(Action::Scroll {
+                column: m.column,
+                row: m.row,
+                down: m.kind == MouseEventKind::ScrollDown,
+            }),
+            _ => None,
+        },
         Event::Resize(width, height) => Some(Action::Resize {
             width: *width,
             height: *height,
