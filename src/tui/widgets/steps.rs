@@ -195,7 +195,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             .iter()
             .map(|c| Cell::from((c.cell)(r, decimals)))
             .collect();
-        if Some(r.id) == selected {
+        // The marker only while the table has the focus: only then is the row on the heatmap.
+        if focused && Some(r.id) == selected {
             cells[0] = Cell::from("▶");
         }
         let mut style = row_style(r.kind);
