@@ -126,7 +126,8 @@ fn workbench_screens_from_start_to_trade_off() {
     insta::assert_snapshot!("mid_search", mid);
     // The heatmap shows what the last step dropped and what is being scored now.
     let states: Vec<CellState> = (0..6)
-        .flat_map(|l| Module::ALL.map(|m| b.app.cell_state(l, m)))
+        .flat_map(|l| b.app.modules.iter().map(move |&m| (l, m)))
+        .map(|(l, m)| b.app.cell_state(l, m))
         .collect();
     assert!(
         states.contains(&CellState::JustRemoved),
@@ -198,7 +199,7 @@ fn edit_evaluate_and_write_files_that_apply_accepts() {
     // Edit: take the best, click layer 1 / module K, toggle it and the F column, evaluate.
     b.key(KeyCode::Char('b'));
     let best = b.app.best().unwrap().matrix.clone();
-    let areas = ui::layout(b.app.size, b.app.num_layers);
+    let areas = ui::layout(b.app.size, b.app.num_layers, b.app.modules.len());
     let geo = gms::tui::widgets::heatmap::Geometry::new(areas.heatmap, 3, 0);
     let (x, y) = (geo.inner.x + 4 + 3 + 1, geo.inner.y + 2);
     b.event(Event::Mouse(MouseEvent {

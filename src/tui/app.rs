@@ -102,6 +102,10 @@ pub struct App {
     pub victim_test: Option<TestMetrics>,
     /// Layers of the model (0 until loaded).
     pub num_layers: usize,
+    /// The architecture's modules, the heatmap's columns (the encoder's until loaded).
+    pub modules: Vec<Module>,
+    /// How the session's score measures drops.
+    pub drops: score::Drops,
     /// Compute device, as the worker names it.
     pub device: String,
     /// Whether the worker reports running.
@@ -161,6 +165,8 @@ impl App {
             baseline: None,
             victim_test: None,
             num_layers: 0,
+            modules: crate::model::ENCODER_MODULES.to_vec(),
+            drops: score::Drops::Relative,
             device: String::new(),
             running: false,
             pause_requested: false,
@@ -248,7 +254,7 @@ impl App {
             return None;
         }
         match self.current() {
-            None => Some(SubstitutionMatrix::full(self.num_layers)),
+            None => Some(SubstitutionMatrix::full(&self.modules, self.num_layers)),
             Some(p) => candidates(&p.modules, &p.layers)
                 .get(self.candidates.len())
                 .map(|c| c.matrix(self.num_layers)),
@@ -297,7 +303,7 @@ impl App {
     /// Re-scores proxy metrics under the current α (pinned rows keep their accuracy and ASR).
     pub fn rescore(&self, m: &Metrics) -> Metrics {
         match self.baseline {
-            Some(b) => score::metrics(self.params.alpha, b, m.acc, m.asr),
+            Some(b) => self.drops.metrics(self.params.alpha, b, m.acc, m.asr),
             None => *m,
         }
     }
@@ -372,7 +378,8 @@ impl App {
             }
             Action::ToggleRow => {
                 let (l, _) = self.cursor_cell();
-                self.edit().toggle_layer(l);
+                let modules = self.modules.clone();
+                self.edit().toggle_layer(l, &modules);
             }
             Action::ToggleColumn => {
                 let (_, m) = self.cursor_cell();
@@ -404,13 +411,17 @@ impl App {
                 baseline,
                 victim_test,
                 num_layers,
+                modules,
+                drops,
                 device,
                 params,
                 ..
             } => {
+                self.drops = drops;
                 self.baseline = Some(baseline);
                 self.victim_test = victim_test;
                 self.num_layers = num_layers;
+                self.modules = modules;
                 self.device = device;
                 self.params = params;
                 self.cursor = (0, 0);
@@ -500,7 +511,7 @@ impl App {
     }
 
     fn cursor_cell(&self) -> (usize, Module) {
-        (self.cursor.0, Module::ALL[self.cursor.1])
+        (self.cursor.0, self.modules[self.cursor.1])
     }
 
     fn move_cursor(&mut self, d: Direction) {
@@ -509,7 +520,7 @@ impl App {
             Direction::Up => *l = l.saturating_sub(1),
             Direction::Down => *l = (*l + 1).min(self.num_layers.saturating_sub(1)),
             Direction::Left => *m = m.saturating_sub(1),
-            Direction::Right => *m = (*m + 1).min(Module::ALL.len() - 1),
+            Direction::Right => *m = (*m + 1).min(self.modules.len() - 1),
         }
     }
 

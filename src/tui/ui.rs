@@ -32,7 +32,7 @@ pub struct Areas {
 }
 
 /// Splits the screen for a model with `num_layers` layers.
-pub fn layout(area: Rect, num_layers: usize) -> Areas {
+pub fn layout(area: Rect, num_layers: usize, modules: usize) -> Areas {
     let [status, main, hints] = Layout::vertical([
         Constraint::Length(2),
         Constraint::Min(0),
@@ -40,7 +40,7 @@ pub fn layout(area: Rect, num_layers: usize) -> Areas {
     ])
     .areas(area);
     let [left, right] = Layout::horizontal([
-        Constraint::Length(heatmap::GRID_WIDTH + 2),
+        Constraint::Length(heatmap::grid_width(modules) + 2),
         Constraint::Min(0),
     ])
     .areas(main);
@@ -73,11 +73,12 @@ pub fn heatmap_cell_at(app: &App, column: u16, row: u16) -> Option<(usize, usize
     if app.num_layers == 0 {
         return None;
     }
-    let areas = layout(app.size, app.num_layers);
+    let areas = layout(app.size, app.num_layers, app.modules.len());
     heatmap::Geometry::new(areas.heatmap, app.num_layers, app.cursor.0).cell_at(
         column,
         row,
         app.num_layers,
+        app.modules.len(),
         app.cursor,
     )
 }
@@ -96,7 +97,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         );
         return;
     }
-    let a = layout(area, app.num_layers);
+    let a = layout(area, app.num_layers, app.modules.len());
     status::render(frame, a.status, app);
     heatmap::render(frame, a.heatmap, app);
     heatmap::render_legend(frame, a.legend, app);
