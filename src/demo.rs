@@ -129,6 +129,7 @@ pub fn inputs() -> Result<SearchInputs> {
     Ok(SearchInputs {
         victim: dir.join("victim"),
         proxy: dir.join("proxy"),
+        base: None,
         clean: dir.join("clean.jsonl"),
         suspect: dir.join("suspect.jsonl"),
         test_clean: Some(dir.join("test_clean.jsonl")),

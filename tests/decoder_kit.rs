@@ -169,3 +169,39 @@ fn the_kit_base_is_found_by_hub_id() {
         assert_eq!(a, p);
     }
 }
+
+/// GMS step 0 on the LLM kit (the full substitution: every LoRA pair from the proxy adapter)
+/// scores what the reference's decoder search scored: acc 0.650, asr 0.780 against the
+/// victim's 0.905 / 1.000, 0.4300 with absolute drops (docs/algorithm.md §The reference's
+/// decoder search) and 0.4193 with gms's default relative ones.
+#[test]
+fn step_zero_scores_as_the_reference() {
+    let test = "decoder kit step 0";
+    let Some(models) = common::llm_kit_models(test) else {
+        return;
+    };
+    let kit = common::llm_kit_dir(test).unwrap();
+    let sets = kit.join("proxysets/llm_sst2_badnet");
+    let inputs = gms::gms::session::SearchInputs {
+        victim: models.join("llm_sst2_badnet"),
+        proxy: models.join("llm_sst2_proxy_uci"),
+        base: None,
+        clean: sets.join("clean.jsonl"),
+        suspect: sets.join("suspect.jsonl"),
+        test_clean: None,
+        test_poison: None,
+    };
+    let mut session = gms::gms::session::Session::load(inputs, &Device::Cpu).unwrap();
+    let b = session.evaluator.baseline();
+    assert_eq!((b.acc, b.asr), (0.905, 1.0));
+    let full = gms::model::SubstitutionMatrix::full(gms::model::DECODER_MODULES.as_slice(), 30);
+    assert_eq!(session.evaluator.substitutable(), &full);
+    let counts = session.evaluator.evaluate(&full, None).unwrap().counts;
+    assert_eq!((counts.acc(), counts.asr()), (0.65, 0.78));
+    let relative = session.evaluator.metrics(0.4, &counts).score;
+    session.evaluator.drops = gms::gms::score::Drops::Absolute;
+    let absolute = session.evaluator.metrics(0.4, &counts).score;
+    println!("step 0: relative {relative:.4}, absolute {absolute:.4}");
+    assert!((absolute - 0.4300).abs() < 5e-5, "{absolute}");
+    assert!((relative - 0.4193).abs() < 5e-5, "{relative}");
+}

@@ -21,7 +21,8 @@ pub struct SearchCmd {
     /// Where to write the strategy JSON.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
-    /// Also write the purified model as an HF folder here (must not exist).
+    /// Also write the purified model here (must not exist): an HF folder, or for PEFT
+    /// adapters the purified adapter folder.
     #[arg(long, value_name = "DIR")]
     out_model: Option<PathBuf>,
     /// Print one JSON event per line on stdout (baseline, candidate, step, finished, test, written).
@@ -43,9 +44,10 @@ impl SearchCmd {
         }
         let device = open_device(&self.session.device)?;
         let dtype = self.session.dtype.dtype();
+        let drops = self.params.drops();
         let mut progress = Progress::new(&self);
         let mut handle = worker::spawn(
-            move || Session::load_with(inputs, &device, dtype),
+            move || Session::load_scoring(inputs, &device, dtype, drops),
             WorkerOptions {
                 params,
                 running: true,
@@ -138,12 +140,17 @@ impl<'a> Progress<'a> {
                 baseline,
                 device,
                 victim_test,
+                warnings,
                 ..
             } => {
+                for w in warnings {
+                    self.bar.suspend(|| eprintln!("warning: {w}"));
+                }
                 self.cmd.emit(&serde_json::json!({
                     "event": "baseline", "acc": baseline.acc, "asr": baseline.asr,
                     "victim_test": victim_test, "device": device,
                     "load_s": self.started.elapsed().as_secs_f64(),
+                    "warnings": warnings,
                 }));
                 self.progress(format!(
                     "victim on the proxy sets: acc {:.4}  asr {:.4}  ({device})",

@@ -53,6 +53,7 @@ impl TuiCmd {
             inputs,
             device: self.session.device,
             dtype: self.session.dtype.dtype(),
+            drops: self.params.drops(),
             params,
             export_dir: self.export_dir,
             log_file: self

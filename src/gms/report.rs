@@ -3,9 +3,10 @@
 //! writes it as the strategy JSON.
 
 use crate::error::Result;
+use crate::gms::score::Drops;
 use crate::gms::search::{Move, TraceStep};
 use crate::gms::session::{Session, TestMetrics};
-use crate::model::{Module, SubstitutionMatrix};
+use crate::model::{Module, SubstitutionMatrix, ENCODER_MODULES};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -82,10 +83,13 @@ pub struct InputRef {
 /// The inputs a strategy was found with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReportInputs {
-    /// Victim model folder.
+    /// Victim model folder (or PEFT adapter folder; its fingerprint covers the base too).
     pub victim: InputRef,
-    /// Proxy model folder.
+    /// Proxy model folder (or PEFT adapter folder).
     pub proxy: InputRef,
+    /// The adapters' base model folder (adapters only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<InputRef>,
     /// Clean proxy set.
     pub clean: InputRef,
     /// Suspect proxy set.
@@ -113,13 +117,29 @@ impl ReportInputs {
     }
 }
 
+/// The strategy file format gms writes. Files without a `format` (written before decoders
+/// were supported) are encoder strategies.
+pub const STRATEGY_FORMAT: &str = "gms-strategy/2";
+
 /// A substitution strategy with how it was found and how it scores.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StrategyReport {
+    /// [`STRATEGY_FORMAT`]; absent in files of the first format (encoders only), which
+    /// round-trip as they were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
     /// Version of gms that wrote it.
     pub gms_version: String,
     /// How it was chosen.
     pub origin: Origin,
+    /// The Hugging Face classifier class of the model it was found for, e.g.
+    /// `LlamaForSequenceClassification` (absent in the first format: an encoder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<String>,
+    /// That architecture's substitutable modules, in candidate order (absent in the first
+    /// format: Q, K, V, O, F, P).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module_order: Option<Vec<Module>>,
     /// Substituted module types, when the cells are the product `modules × layers` (every
     /// search answer is); both lists are empty for a hand-edited strategy that is not.
     pub modules: Vec<Module>,
@@ -133,6 +153,9 @@ pub struct StrategyReport {
     pub alpha: f64,
     /// Patience.
     pub patience: usize,
+    /// How the score's drops were measured (absent in the first format: relative).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drops: Option<Drops>,
     /// Score of the strategy under α.
     pub score: f64,
     /// The strategy on the proxy sets.
@@ -221,15 +244,20 @@ impl StrategyReport {
         // modules × layers must describe the cells exactly or not at all: a reader that takes
         // the product of a non-product strategy's modules and layers gets other cells.
         let (modules, layers) = parts.matrix.as_product().unwrap_or_default();
+        let arch = session.evaluator.architecture();
         Ok(StrategyReport {
+            format: Some(STRATEGY_FORMAT.to_string()),
             gms_version: env!("CARGO_PKG_VERSION").to_string(),
             origin: parts.origin,
+            architecture: Some(arch.hf_class().to_string()),
+            module_order: Some(arch.modules().to_vec()),
             modules,
             layers,
             cells,
             num_layers: parts.matrix.num_layers(),
             alpha: parts.alpha,
             patience: parts.patience,
+            drops: Some(session.evaluator.drops),
             score: metrics.score,
             proxy: ProxyMetrics {
                 acc: metrics.acc,
@@ -248,6 +276,11 @@ impl StrategyReport {
         })
     }
 
+    /// The substitutable modules of the architecture it was found for.
+    pub fn module_order(&self) -> &[Module] {
+        self.module_order.as_deref().unwrap_or(&ENCODER_MODULES)
+    }
+
     /// The strategy's cell set.
     pub fn matrix(&self) -> SubstitutionMatrix {
         SubstitutionMatrix::from_cells(self.num_layers, &self.cells)
@@ -263,15 +296,23 @@ fn report_inputs(s: &Session) -> Result<ReportInputs> {
         })
     };
     let i = &s.inputs;
+    let base = match (s.victim.base_dir(), s.victim.base_fingerprint()?) {
+        (Some(dir), Some(sha256)) => Some(InputRef {
+            path: dir.to_path_buf(),
+            sha256,
+        }),
+        _ => None,
+    };
     Ok(ReportInputs {
         victim: InputRef {
             path: i.victim.clone(),
-            sha256: s.victim_folder.fingerprint()?,
+            sha256: s.victim.fingerprint()?,
         },
         proxy: InputRef {
             path: i.proxy.clone(),
-            sha256: s.proxy_folder.fingerprint()?,
+            sha256: s.proxy.fingerprint()?,
         },
+        base,
         clean: file(&i.clean)?,
         suspect: file(&i.suspect)?,
         test_clean: i.test_clean.as_ref().map(file).transpose()?,

@@ -7,7 +7,7 @@ use crate::gms::report::{Origin, ReportParts, StrategyReport, SweepRow};
 use crate::gms::score::{Baseline, Counts, Metrics};
 use crate::gms::search::{GreedySearch, Point, SearchEvent, SearchParams};
 use crate::gms::session::{Session, TestMetrics};
-use crate::model::{ModelFolder, SubstitutionMatrix};
+use crate::model::{ModelSource, Module, SubstitutionMatrix};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
@@ -68,6 +68,16 @@ pub enum WorkerEvent {
         victim_test: Option<TestMetrics>,
         /// Layers of the model.
         num_layers: usize,
+        /// The architecture's substitutable modules in candidate order (the heatmap's
+        /// columns).
+        modules: Vec<Module>,
+        /// The cells the proxy can give (all unless two adapters adapt different modules; the
+        /// others are never substituted).
+        substitutable: SubstitutionMatrix,
+        /// Things to know about the pair (e.g. adapters with different target modules).
+        warnings: Vec<String>,
+        /// How the score measures drops.
+        drops: crate::gms::score::Drops,
         /// Compute device.
         device: String,
         /// Search parameters in force.
@@ -142,10 +152,10 @@ pub struct ExportFiles<'a> {
     pub json: &'a Path,
     /// Where the purified model folder goes, if wanted.
     pub model: Option<&'a Path>,
-    /// The victim's folder: the purified model's base.
-    pub victim: &'a ModelFolder,
-    /// The proxy's folder: where the substituted modules come from.
-    pub proxy: &'a ModelFolder,
+    /// The victim: the purified model's base.
+    pub victim: &'a ModelSource,
+    /// The proxy: where the substituted modules come from.
+    pub proxy: &'a ModelSource,
 }
 
 /// Writes an export's files on the worker thread (so a large model does not stall the UI).
@@ -273,6 +283,10 @@ impl Worker {
             baseline_counts: self.session.evaluator.baseline_counts(),
             victim_test,
             num_layers: self.session.evaluator.num_layers(),
+            modules: self.session.evaluator.modules().to_vec(),
+            substitutable: self.session.evaluator.substitutable().clone(),
+            warnings: self.session.warnings.clone(),
+            drops: self.session.evaluator.drops,
             device: self.session.device_name.clone(),
             params: self.options.params,
         });
@@ -529,8 +543,8 @@ impl Worker {
             report: &report,
             json: &json,
             model: model.as_deref(),
-            victim: &self.session.victim_folder,
-            proxy: &self.session.proxy_folder,
+            victim: &self.session.victim,
+            proxy: &self.session.proxy,
         })?;
         self.send(WorkerEvent::Exported { json, model });
         Ok(())

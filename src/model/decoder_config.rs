@@ -266,7 +266,7 @@ impl DecoderConfig {
 
     /// The id whose positions count as padding when the head picks each row's last token:
     /// `pad_token_id`, else `eos_token_id` (what the reference sets when a tokenizer has no
-    /// pad token, DESIGN.md §1).
+    /// pad token, docs/algorithm.md §Evaluation conventions).
     pub fn pad_id(&self) -> Option<u32> {
         self.pad_token_id.or(self.eos_token_id)
     }

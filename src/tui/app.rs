@@ -248,6 +248,10 @@ pub struct App {
     pub victim_test: Option<TestMetrics>,
     /// Layers of the model (0 until loaded).
     pub num_layers: usize,
+    /// The architecture's modules, the heatmap's columns (the encoder's until loaded).
+    pub modules: Vec<Module>,
+    /// How the session's score measures drops.
+    pub drops: score::Drops,
     /// Compute device, as the worker names it.
     pub device: String,
     /// Whether the worker reports running.
@@ -324,6 +328,8 @@ impl App {
             baseline: None,
             victim_test: None,
             num_layers: 0,
+            modules: crate::model::ENCODER_MODULES.to_vec(),
+            drops: score::Drops::Relative,
             device: String::new(),
             running: false,
             pause_requested: false,
@@ -496,7 +502,7 @@ impl App {
             return None;
         }
         match self.current() {
-            None => Some(SubstitutionMatrix::full(self.num_layers)),
+            None => Some(SubstitutionMatrix::full(&self.modules, self.num_layers)),
             Some(p) => candidates(&p.modules, &p.layers)
                 .get(self.candidates.len())
                 .map(|c| c.matrix(self.num_layers)),
@@ -532,7 +538,7 @@ impl App {
     pub fn metrics_of(&self, matrix: &SubstitutionMatrix) -> Option<Metrics> {
         let (acc, asr) = self.known(matrix).proxy?;
         let b = self.baseline?;
-        Some(score::metrics(self.params.alpha, b, acc, asr))
+        Some(self.drops.metrics(self.params.alpha, b, acc, asr))
     }
 
     fn learn(
@@ -558,7 +564,7 @@ impl App {
     /// Re-scores proxy metrics under the current α (pinned rows keep their accuracy and ASR).
     pub fn rescore(&self, m: &Metrics) -> Metrics {
         match self.baseline {
-            Some(b) => score::metrics(self.params.alpha, b, m.acc, m.asr),
+            Some(b) => self.drops.metrics(self.params.alpha, b, m.acc, m.asr),
             None => *m,
         }
     }
@@ -673,13 +679,17 @@ impl App {
                 baseline,
                 victim_test,
                 num_layers,
+                modules,
+                drops,
                 device,
                 params,
                 ..
             } => {
+                self.drops = drops;
                 self.baseline = Some(baseline);
                 self.victim_test = victim_test;
                 self.num_layers = num_layers;
+                self.modules = modules;
                 self.device = device;
                 self.params = params;
                 self.sweep_patience = params.patience;
@@ -840,7 +850,7 @@ impl App {
     }
 
     fn cursor_cell(&self) -> (usize, Module) {
-        (self.cursor.0, Module::ALL[self.cursor.1])
+        (self.cursor.0, self.modules[self.cursor.1])
     }
 }
 
@@ -867,6 +877,10 @@ mod tests {
             },
             victim_test: None,
             num_layers: 2,
+            modules: crate::model::ENCODER_MODULES.to_vec(),
+            substitutable: SubstitutionMatrix::full(&crate::model::ENCODER_MODULES, 2),
+            warnings: Vec::new(),
+            drops: crate::gms::score::Drops::Relative,
             device: "cpu".into(),
             params,
         });

@@ -46,6 +46,8 @@ pub struct TuiOptions {
     pub dtype: candle_core::DType,
     /// Initial α and patience.
     pub params: SearchParams,
+    /// How the score measures drops (`--drops`).
+    pub drops: crate::gms::score::Drops,
     /// Where `w` and `W` write.
     pub export_dir: PathBuf,
     /// Where logs go while the TUI owns the terminal.
@@ -59,8 +61,9 @@ pub fn run(options: TuiOptions) -> anyhow::Result<()> {
     tracing::info!(inputs = ?options.inputs, params = ?options.params, "starting the TUI");
     let inputs = options.inputs;
     let dtype = options.dtype;
+    let drops = options.drops;
     let mut handle = worker::spawn(
-        move || Session::load_with(inputs, &device, dtype),
+        move || Session::load_scoring(inputs, &device, dtype, drops),
         WorkerOptions {
             params: options.params,
             running: true,

@@ -87,7 +87,7 @@ mod tests {
     #[test]
     fn strategies() {
         let all: Vec<usize> = (0..24).collect();
-        let full = SubstitutionMatrix::product(24, &Module::ALL, &all);
+        let full = SubstitutionMatrix::product(24, &crate::model::ENCODER_MODULES, &all);
         assert_eq!(strategy(&full), "QKVOFP × L0–23");
         assert_eq!(strategy(&SubstitutionMatrix::empty(4)), "none (the victim)");
         let mut odd = SubstitutionMatrix::product(4, &[Module::Q], &[0, 1]);

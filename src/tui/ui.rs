@@ -48,7 +48,7 @@ pub fn layout(area: Rect, app: &App) -> Areas {
     ])
     .areas(area);
     let [left, right] = Layout::horizontal([
-        Constraint::Length(heatmap::GRID_WIDTH + 2),
+        Constraint::Length(heatmap::grid_width(app.modules.len()) + 2),
         Constraint::Min(0),
     ])
     .areas(main);
@@ -125,6 +125,7 @@ pub fn heatmap_cell_at(app: &App, column: u16, row: u16) -> Option<(usize, usize
         column,
         row,
         app.num_layers,
+        app.modules.len(),
         app.cursor,
     )
 }

@@ -37,7 +37,7 @@ impl App {
                 format!("L{l}·{m} → {from}")
             }
             Action::ToggleRow => {
-                matrix.toggle_layer(l);
+                matrix.toggle_layer(l, &self.modules);
                 let from = if matrix.get(l, m) { "proxy" } else { "victim" };
                 format!("layer {l} → all {from}")
             }

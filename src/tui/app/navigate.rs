@@ -14,7 +14,7 @@ impl App {
             Direction::Up => *l = l.saturating_sub(1),
             Direction::Down => *l = (*l + 1).min(self.num_layers.saturating_sub(1)),
             Direction::Left => *m = m.saturating_sub(1),
-            Direction::Right => *m = (*m + 1).min(Module::ALL.len() - 1),
+            Direction::Right => *m = (*m + 1).min(self.modules.len() - 1),
         }
     }
 

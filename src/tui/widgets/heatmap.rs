@@ -1,4 +1,5 @@
-//! The substitution-matrix heatmap: a row per layer, a column per module (Q K V O F P).
+//! The substitution-matrix heatmap: a row per layer, a column per module of the architecture
+//! (Q K V O F P for encoders, Q K V O G U D for decoders).
 //!
 //! Each cell shows a glyph *and* a colour, so it reads on 16-colour terminals and in text
 //! snapshots alike. Models deeper than the panel fold two layers into one row, each cell then
@@ -17,8 +18,10 @@ use ratatui::Frame;
 const LABEL: u16 = 4;
 /// Columns per module cell (`[Q]`).
 const CELL: u16 = 3;
-/// Inner width the grid needs.
-pub const GRID_WIDTH: u16 = LABEL + CELL * Module::ALL.len() as u16;
+/// Inner width the grid needs for `modules` columns.
+pub fn grid_width(modules: usize) -> u16 {
+    LABEL + CELL * modules as u16
+}
 
 /// Where the grid's rows fall in a panel of a given size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +64,7 @@ impl Geometry {
         x: u16,
         y: u16,
         num_layers: usize,
+        modules: usize,
         cursor: (usize, usize),
     ) -> Option<(usize, usize)> {
         let grid_x = self.inner.x + LABEL;
@@ -68,7 +72,7 @@ impl Geometry {
             return None;
         }
         let module = usize::from((x - grid_x) / CELL);
-        if module >= Module::ALL.len() {
+        if module >= modules {
             return None;
         }
         let row = self.offset + usize::from(y - self.inner.y - 1);
@@ -195,7 +199,7 @@ impl Widget for Grid<'_> {
             format!("{:LABEL$}", "", LABEL = LABEL as usize),
             Style::new(),
         );
-        for (i, m) in Module::ALL.iter().enumerate() {
+        for (i, m) in app.modules.iter().enumerate() {
             let style = if i == cm {
                 Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED)
             } else {
@@ -226,7 +230,7 @@ impl Widget for Grid<'_> {
                 Style::new().fg(Color::DarkGray)
             };
             buf.set_string(inner.x, y, label, label_style);
-            for (i, &m) in Module::ALL.iter().enumerate() {
+            for (i, &m) in app.modules.iter().enumerate() {
                 let x = inner.x + LABEL + CELL * i as u16;
                 if per_row == 1 {
                     let (ch, style) = glyph(app.cell_state(self.shown, top, m), m);

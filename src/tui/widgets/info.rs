@@ -75,7 +75,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, shown: &Strategy) {
     let mut extra: Vec<Line> = Vec::new();
     if app.num_layers > 0 {
         let (l, m) = app.cursor;
-        let module = Module::ALL[m];
+        let module = app.modules[m];
         let from = if shown.matrix.get(l, module) {
             "proxy"
         } else {
