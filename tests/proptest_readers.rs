@@ -85,7 +85,7 @@ fn journal_seed() -> String {
     let input = r#"{"path": "x", "sha256": "00"}"#;
     [
         format!(
-            r#"{{"format": 1, "gms_version": "0.1.0", "architecture": "BertForSequenceClassification", "num_layers": 2, "modules": ["Q","K","V","O","F","P"], "inputs": {{"victim": {input}, "proxy": {input}, "clean": {input}, "suspect": {input}, "test_clean": null, "test_poison": null}}, "alpha": 0.4, "patience": 5, "dtype": "f32", "device": "cpu"}}"#
+            r#"{{"format": 1, "gms_version": "0.1.0", "architecture": "BertForSequenceClassification", "num_layers": 2, "modules": ["Q","K","V","O","F","P"], "inputs": {{"victim": {input}, "proxy": {input}, "clean": {input}, "suspect": {input}, "test_clean": null, "test_poison": null}}, "baseline": {{"clean_correct": 8, "clean_total": 8, "suspect_hits": 7, "suspect_total": 8}}, "alpha": 0.4, "patience": 5, "dtype": "f32", "device": "cpu"}}"#
         ),
         r#"{"kind": "evaluation", "cells": [[0, "Q"], [1, "P"]], "complete": false, "counts": {"clean_correct": 3, "clean_total": 8, "suspect_hits": 1, "suspect_total": 8}, "done": [[true, false], [true]]}"#.into(),
         r#"{"kind": "step", "step": 0, "move": "start", "cells": [[0, "Q"]], "counts": {"clean_correct": 3, "clean_total": 8, "suspect_hits": 1, "suspect_total": 8}, "score": 0.5, "improved": true, "no_improve": 0}"#.into(),

@@ -112,3 +112,29 @@ pub fn exit_class(e: &anyhow::Error) -> crate::error::ErrorClass {
     }
     ErrorClass::BadInput
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{ClassedError, ErrorClass};
+
+    #[test]
+    fn exit_codes_are_two_for_bad_input_and_one_for_internal_failures() {
+        let bad = anyhow::Error::from(crate::GmsError::bad_file("x.json", "truncated", "fix it"))
+            .context("reading the strategy");
+        assert_eq!(exit_class(&bad).exit_code(), 2);
+        let compute = anyhow::Error::from(crate::GmsError::Compute(candle_core::Error::Msg(
+            "out of memory".into(),
+        )));
+        assert_eq!(exit_class(&compute).exit_code(), 1);
+        let worker = anyhow::Error::from(ClassedError {
+            message: "tensor computation failed".into(),
+            class: ErrorClass::Internal,
+        });
+        assert_eq!(exit_class(&worker).exit_code(), 1);
+        assert_eq!(
+            exit_class(&anyhow::anyhow!("--victim is required")).exit_code(),
+            2
+        );
+    }
+}

@@ -81,8 +81,10 @@ impl ReportCmd {
             h.device
         );
         println!(
-            "victim {}  proxy {}",
+            "victim {} (proxy-set acc {:.4}, asr {:.4})  proxy {}",
             h.inputs.victim.path.display(),
+            h.baseline.acc(),
+            h.baseline.asr(),
             h.inputs.proxy.path.display()
         );
         println!(

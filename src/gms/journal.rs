@@ -37,6 +37,8 @@ pub struct Header {
     pub modules: Vec<Module>,
     /// Input paths and fingerprints (as the strategy JSON records them).
     pub inputs: ReportInputs,
+    /// The victim's counts on the proxy sets (the score's baseline).
+    pub baseline: Counts,
     /// Accuracy weight α the search started with.
     pub alpha: f64,
     /// Patience the search started with.

@@ -255,6 +255,7 @@ impl JournalSink {
                     num_layers: session.evaluator.num_layers(),
                     modules: crate::model::Module::ALL.to_vec(),
                     inputs,
+                    baseline: session.evaluator.baseline_counts(),
                     alpha: params.alpha,
                     patience: params.patience,
                     mode: plan.mode,
