@@ -101,7 +101,7 @@ impl Bench {
                 self.predictions
                     .push((self.app.in_flight(), c.matrix.clone()));
             }
-            if let WorkerEvent::Error { message } = &event {
+            if let WorkerEvent::Error { message, .. } = &event {
                 panic!("worker error: {message}");
             }
             let probe = event.clone();

@@ -2,8 +2,12 @@
 
 use super::args::{ParamArgs, SessionArgs};
 use crate::device::open_device;
+use crate::error::{ClassedError, ErrorClass};
+use crate::gms::journal::Journal;
 use crate::gms::search::SearchEvent;
+use crate::gms::search::SearchParams;
 use crate::gms::session::{SearchInputs, Session};
+use crate::gms::worker::JournalPlan;
 use crate::gms::worker::{self, Command, WorkerEvent, WorkerOptions};
 use anyhow::{bail, Context};
 use clap::Args;
@@ -31,13 +35,49 @@ pub struct SearchCmd {
     /// Search the embedded demo (victim, proxy, proxy sets and test sets) instead of given inputs.
     #[arg(long)]
     demo: bool,
+    /// Record the search here (default: beside --out, STRATEGY.journal.jsonl).
+    #[arg(long, value_name = "FILE", conflicts_with = "resume")]
+    journal: Option<PathBuf>,
+    /// Resume the search a journal recorded (its inputs, α and patience unless given; what it
+    /// scored is not scored again), appending to that journal.
+    #[arg(long, value_name = "JOURNAL")]
+    resume: Option<PathBuf>,
 }
 
 impl SearchCmd {
     /// Runs the search and writes the outputs.
     pub fn run(self) -> anyhow::Result<()> {
-        let params = self.params.params()?;
-        let inputs = self.inputs()?;
+        let resume = match &self.resume {
+            Some(path) => {
+                let journal = Journal::read(path)?;
+                if journal.dropped_tail {
+                    eprintln!(
+                        "note: {}: dropped its truncated last line (the search was stopped while writing it)",
+                        path.display()
+                    );
+                }
+                Some(journal)
+            }
+            None => None,
+        };
+        // A resumed search keeps the journal's α and patience (it is the same search).
+        let params = match &resume {
+            Some(j) => SearchParams::validated(j.header.alpha, j.header.patience)?,
+            None => self.params.params()?,
+        };
+        let inputs = match &resume {
+            Some(j) if !self.demo && !self.session.any_given() => j.header.inputs.search_inputs(),
+            _ => self.inputs()?,
+        };
+        let journal = JournalPlan {
+            path: match (&self.resume, &self.journal) {
+                (Some(r), _) => r.clone(),
+                (None, Some(j)) => j.clone(),
+                (None, None) => crate::gms::journal::default_path(&self.out),
+            },
+            resume,
+            mode: None,
+        };
         if let Some(dir) = &self.out_model {
             // The writer's own check, made before the search rather than after it.
             crate::atomic::check_new_dir(dir)?;
@@ -46,7 +86,7 @@ impl SearchCmd {
         let dtype = self.session.dtype.dtype();
         let drops = self.params.drops();
         let mut progress = Progress::new(&self);
-        let mut handle = worker::spawn(
+        let mut handle = worker::spawn_journaled(
             move || Session::load_scoring(inputs, &device, dtype, drops),
             WorkerOptions {
                 params,
@@ -54,6 +94,7 @@ impl SearchCmd {
                 test_at_end: true,
             },
             crate::export::write_export,
+            Some(journal),
         );
         while let Some(event) = handle.events.blocking_recv() {
             if matches!(event, WorkerEvent::Stopped) {
@@ -64,9 +105,15 @@ impl SearchCmd {
             }
         }
         progress.bar.finish_and_clear();
-        let _ = handle.thread.join();
-        if let Some(message) = progress.failure {
-            bail!(message);
+        if handle.thread.join().is_err() {
+            return Err(ClassedError {
+                message: "the search worker panicked (a bug in gms; the journal keeps what was scored, resume with --resume)".into(),
+                class: ErrorClass::Internal,
+            }
+            .into());
+        }
+        if let Some(failure) = progress.failure {
+            return Err(failure.into());
         }
         if !self.json {
             for l in &progress.lines {
@@ -111,7 +158,7 @@ struct Progress<'a> {
     started: Instant,
     lines: Vec<String>,
     best_score: f64,
-    failure: Option<String>,
+    failure: Option<ClassedError>,
 }
 
 impl<'a> Progress<'a> {
@@ -189,9 +236,19 @@ impl<'a> Progress<'a> {
                 }
                 Some(Command::Stop)
             }
-            WorkerEvent::Error { message } => {
-                self.failure = Some(message.clone());
+            WorkerEvent::Error { message, class } => {
+                self.failure = Some(ClassedError {
+                    message: message.clone(),
+                    class: *class,
+                });
                 Some(Command::Stop)
+            }
+            WorkerEvent::Journal(status) => {
+                self.cmd.emit(&serde_json::json!({
+                    "event": "journal", "path": status.path, "recorded": status.recorded,
+                    "new": status.new, "reevaluated": status.reevaluated,
+                }));
+                None
             }
             _ => None,
         }

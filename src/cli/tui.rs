@@ -20,12 +20,18 @@ pub struct TuiCmd {
     demo: bool,
     #[command(flatten)]
     params: ParamArgs,
-    /// Where `w` (strategy JSON) and `W` (purified model) write; created on first use.
+    /// Where `w` (strategy JSON), `W` (purified model) and the search journal write.
     #[arg(long, value_name = "DIR", default_value = "gms-export")]
     export_dir: PathBuf,
     /// Log file (the TUI owns the terminal); default: gms-tui.log in the temp folder.
     #[arg(long, value_name = "FILE")]
     log: Option<PathBuf>,
+    /// Record the search here (default: search-UNIXTIME.journal.jsonl in the export folder).
+    #[arg(long, value_name = "FILE", conflicts_with = "resume")]
+    journal: Option<PathBuf>,
+    /// Resume the search a journal recorded (its inputs, α and patience), appending to it.
+    #[arg(long, value_name = "JOURNAL")]
+    resume: Option<PathBuf>,
 }
 
 impl TuiCmd {
@@ -38,16 +44,44 @@ impl TuiCmd {
 
     /// Opens the workbench.
     pub fn run(self) -> anyhow::Result<()> {
-        let params = self.params.params()?;
+        let resume = self
+            .resume
+            .as_deref()
+            .map(crate::gms::journal::Journal::read)
+            .transpose()?;
+        let params = match &resume {
+            Some(j) => crate::gms::SearchParams::validated(j.header.alpha, j.header.patience)?,
+            None => self.params.params()?,
+        };
         let given = self.session.any_given()
             || self.session.test_clean.is_some()
             || self.session.test_poison.is_some();
-        let inputs = match (self.demo, given) {
-            (true, true) => anyhow::bail!(
+        let inputs = match (self.demo, given, &resume) {
+            (true, true, _) => anyhow::bail!(
                 "--demo brings its own models and datasets; drop --victim/--proxy/--clean/--suspect/--test-*"
             ),
-            (false, true) => self.session.inputs()?,
+            (false, true, _) => self.session.inputs()?,
+            (false, false, Some(j)) => j.header.inputs.search_inputs(),
             _ => demo_inputs()?,
+        };
+        let path = match (&self.resume, &self.journal) {
+            (Some(r), _) => r.clone(),
+            (None, Some(j)) => j.clone(),
+            (None, None) => {
+                // The journal lives with the exports; the folder is made now rather than at
+                // the first `w`, since the journal is written from the first evaluation.
+                std::fs::create_dir_all(&self.export_dir)
+                    .map_err(|e| crate::GmsError::output(&self.export_dir, e))?;
+                let secs = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                self.export_dir.join(format!("search-{secs}.journal.jsonl"))
+            }
+        };
+        let journal = crate::gms::worker::JournalPlan {
+            path,
+            resume,
+            mode: None,
         };
         crate::tui::run(TuiOptions {
             inputs,
@@ -59,6 +93,7 @@ impl TuiCmd {
             log_file: self
                 .log
                 .unwrap_or_else(|| std::env::temp_dir().join("gms-tui.log")),
+            journal: Some(journal),
         })
     }
 }

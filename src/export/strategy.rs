@@ -24,6 +24,13 @@ impl StrategyReport {
                 "write one with gms search --out FILE",
             )
         })?;
+        if report.num_layers > crate::model::config::MAX_LAYERS {
+            return Err(GmsError::bad_file(
+                path,
+                format!("num_layers {} is beyond any model", report.num_layers),
+                "regenerate the strategy",
+            ));
+        }
         if report.cells.iter().any(|c| c.0 >= report.num_layers) {
             return Err(GmsError::bad_file(
                 path,

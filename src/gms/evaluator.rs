@@ -162,6 +162,24 @@ struct Record {
     counts: Counts,
 }
 
+/// A cached result as a journal records it: which batches (clean, suspect) are done and the
+/// counts over them. Together with the same inputs it restores the record exactly, so a
+/// resumed search decides as an uninterrupted one (docs/caches.md §Result cache).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct RecordedResult {
+    /// Done batches of the clean set, then of the suspect set, in batch order.
+    pub done: [Vec<bool>; 2],
+    /// Counts over the done batches (totals are the sets' sizes).
+    pub counts: Counts,
+}
+
+impl RecordedResult {
+    /// Whether every batch was done.
+    pub fn is_complete(&self) -> bool {
+        self.done.iter().flatten().all(|d| *d)
+    }
+}
+
 /// Proxy-set evaluator over a victim and a donor (proxy) model of one architecture, encoder or
 /// decoder.
 pub struct Evaluator {
@@ -182,6 +200,9 @@ pub struct Evaluator {
     pub drops: Drops,
     /// Work counters.
     pub stats: EvalStats,
+    /// Cell sets whose record changed since [`Self::take_updated`] last ran (`None`: not
+    /// tracked). A journal drains it after each unit of work.
+    updated: Option<Vec<SubstitutionMatrix>>,
 }
 
 impl Evaluator {
@@ -215,6 +236,7 @@ impl Evaluator {
             drops: Drops::Relative,
             stats: EvalStats::default(),
             pair: Box::new(pair),
+            updated: None,
             sets,
         };
         let embedded = ev.embed_all()?;
@@ -373,7 +395,84 @@ impl Evaluator {
         }
         let answer = record.answer(false, start, ub);
         self.records.insert(matrix.clone(), record);
+        if let Some(u) = self.updated.as_mut() {
+            u.push(matrix.clone());
+        }
         Ok((answer, states.filter(|_| complete && !resumed)))
+    }
+
+    /// Starts listing the cell sets whose record changes, for [`Self::take_updated`].
+    pub fn track_updates(&mut self) {
+        self.updated.get_or_insert_with(Vec::new);
+    }
+
+    /// The records changed since the last call (in the order they changed), as a journal
+    /// writes them; empty unless [`Self::track_updates`] was called.
+    pub fn take_updated(&mut self) -> Vec<(SubstitutionMatrix, RecordedResult)> {
+        let Some(list) = self.updated.as_mut() else {
+            return Vec::new();
+        };
+        std::mem::take(list)
+            .into_iter()
+            .filter_map(|m| {
+                let r = self.records.get(&m)?;
+                let recorded = RecordedResult {
+                    done: [r.done[CLEAN].clone(), r.done[SUSPECT].clone()],
+                    counts: r.counts,
+                };
+                Some((m, recorded))
+            })
+            .collect()
+    }
+
+    /// Puts a journal's recorded result into the cache, as if this evaluator had computed it.
+    /// Refused (with the reason) when it cannot come from these proxy sets: other batch
+    /// counts, other totals, or counts that the done batches cannot hold.
+    pub fn seed(
+        &mut self,
+        matrix: &SubstitutionMatrix,
+        recorded: &RecordedResult,
+    ) -> std::result::Result<(), String> {
+        if matrix.num_layers() != self.num_layers() {
+            return Err(format!(
+                "{} layers, the model has {}",
+                matrix.num_layers(),
+                self.num_layers()
+            ));
+        }
+        let mut record = self.new_record();
+        let c = &recorded.counts;
+        if c.clean_total != record.counts.clean_total
+            || c.suspect_total != record.counts.suspect_total
+        {
+            return Err("set sizes differ from the proxy sets".into());
+        }
+        for set in [CLEAN, SUSPECT] {
+            if recorded.done[set].len() != record.done[set].len() {
+                return Err("batch counts differ from the proxy sets".into());
+            }
+            for (b, &d) in recorded.done[set].iter().enumerate() {
+                if d {
+                    record.done[set][b] = true;
+                    record.seen[set] += self.sets[set].batches[b].labels.len();
+                }
+            }
+        }
+        if c.clean_correct > record.seen[CLEAN] || c.suspect_hits > record.seen[SUSPECT] {
+            return Err("counts exceed the rows of the done batches".into());
+        }
+        record.counts = *c;
+        // A complete record already here is the same numbers; never replace it by a partial one.
+        if self.records.get(matrix).is_some_and(Record::is_complete) {
+            return Ok(());
+        }
+        self.records.insert(matrix.clone(), record);
+        Ok(())
+    }
+
+    /// Whether the cache holds a complete result for `matrix`.
+    pub fn has_complete(&self, matrix: &SubstitutionMatrix) -> bool {
+        self.records.get(matrix).is_some_and(Record::is_complete)
     }
 
     /// Makes `matrix` the newest anchor whose layer states later strategies may start from;

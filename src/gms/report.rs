@@ -101,6 +101,19 @@ pub struct ReportInputs {
 }
 
 impl ReportInputs {
+    /// The paths alone, as a search takes them (resuming from a journal's header).
+    pub fn search_inputs(&self) -> crate::gms::session::SearchInputs {
+        crate::gms::session::SearchInputs {
+            victim: self.victim.path.clone(),
+            proxy: self.proxy.path.clone(),
+            base: self.base.as_ref().map(|b| b.path.clone()),
+            clean: self.clean.path.clone(),
+            suspect: self.suspect.path.clone(),
+            test_clean: self.test_clean.as_ref().map(|t| t.path.clone()),
+            test_poison: self.test_poison.as_ref().map(|t| t.path.clone()),
+        }
+    }
+
     /// Every input's path rewritten by `rename` (e.g. the demo's temporary copies named by
     /// where the embedded files come from).
     pub fn map_paths(&mut self, rename: impl Fn(&std::path::Path) -> PathBuf) {
@@ -110,8 +123,12 @@ impl ReportInputs {
             &mut self.clean,
             &mut self.suspect,
         ];
-        let tests = [self.test_clean.as_mut(), self.test_poison.as_mut()];
-        for input in inputs.into_iter().chain(tests.into_iter().flatten()) {
+        let optional = [
+            self.base.as_mut(),
+            self.test_clean.as_mut(),
+            self.test_poison.as_mut(),
+        ];
+        for input in inputs.into_iter().chain(optional.into_iter().flatten()) {
             input.path = rename(&input.path);
         }
     }
@@ -288,7 +305,9 @@ impl StrategyReport {
     }
 }
 
-fn report_inputs(s: &Session) -> Result<ReportInputs> {
+/// The inputs of a session with their fingerprints (sha256 of each file, of a model's config
+/// and weights).
+pub fn report_inputs(s: &Session) -> Result<ReportInputs> {
     let file = |p: &PathBuf| -> Result<InputRef> {
         Ok(InputRef {
             path: p.clone(),

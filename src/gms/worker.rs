@@ -1,8 +1,9 @@
 //! The search worker: a thread that owns the session and runs the search, steered by
 //! [`Command`]s and reporting [`WorkerEvent`]s over channels. The CLI and the TUI both drive it.
 
-use crate::error::Result;
+use crate::error::{ErrorClass, GmsError, Result};
 use crate::gms::evaluator::EvalStats;
+use crate::gms::journal::{Entry, Journal, JournalWriter};
 use crate::gms::report::{Origin, ReportParts, StrategyReport, SweepRow};
 use crate::gms::score::{Baseline, Counts, Metrics};
 use crate::gms::search::{GreedySearch, Point, SearchEvent, SearchParams};
@@ -138,9 +139,188 @@ pub enum WorkerEvent {
     Error {
         /// One-line description.
         message: String,
+        /// Whether it is bad input (exit code 2) or an internal failure (1).
+        class: ErrorClass,
     },
+    /// Where the search journal stands (sent when the search starts and when it finishes).
+    Journal(JournalStatus),
     /// The worker ended.
     Stopped,
+}
+
+/// The error event for `e`, keeping its exit class.
+fn error_event(e: &GmsError) -> WorkerEvent {
+    WorkerEvent::Error {
+        message: e.to_string(),
+        class: e.class(),
+    }
+}
+
+/// How many strategies a journaled search took from its journal and how many it scored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct JournalStatus {
+    /// The journal file.
+    pub path: PathBuf,
+    /// Evaluations loaded from the journal when the search resumed (0 for a new journal).
+    pub recorded: usize,
+    /// Evaluations written since (new results, or partial ones completed).
+    pub new: usize,
+    /// Of those, strategies the journal had already recorded complete: a resumed search
+    /// that is exact scores none again.
+    pub reevaluated: usize,
+}
+
+/// Where a search keeps its journal.
+#[derive(Debug, Clone)]
+pub struct JournalPlan {
+    /// The journal file (created, or appended to when resuming).
+    pub path: PathBuf,
+    /// The journal to resume from: its inputs are checked and its evaluations seed the cache.
+    pub resume: Option<Journal>,
+    /// The search mode, recorded in a new journal's header.
+    pub mode: Option<String>,
+}
+
+/// A journal being written by the worker.
+struct JournalSink {
+    writer: JournalWriter,
+    recorded_complete: std::collections::HashSet<SubstitutionMatrix>,
+    status: JournalStatus,
+}
+
+impl JournalSink {
+    /// Checks a resumed journal against the session and seeds the cache, or starts a new one.
+    fn open(session: &mut Session, params: SearchParams, plan: JournalPlan) -> Result<JournalSink> {
+        let inputs = crate::gms::report::report_inputs(session)?;
+        let dtype = session.dtype.as_str().to_string();
+        let mut recorded_complete = std::collections::HashSet::new();
+        let mut status = JournalStatus {
+            path: plan.path.clone(),
+            ..JournalStatus::default()
+        };
+        let writer = match plan.resume {
+            Some(journal) => {
+                let h = &journal.header;
+                if journal.dropped_tail {
+                    tracing::warn!(journal = %journal.path.display(), "dropped a truncated last line");
+                }
+                if let Some((role, path)) = crate::gms::journal::changed_input(&h.inputs, &inputs) {
+                    return Err(GmsError::bad_file(
+                        &path,
+                        format!("the {role} changed since {} was recorded (its sha256 differs)", journal.path.display()),
+                        "resume with the inputs the journal was recorded with, or start a new search",
+                    ));
+                }
+                if h.dtype != dtype || h.num_layers != session.evaluator.num_layers() {
+                    return Err(GmsError::bad_file(
+                        &journal.path,
+                        format!(
+                            "recorded with dtype {} on {} layers; this search runs {dtype} on {}",
+                            h.dtype,
+                            h.num_layers,
+                            session.evaluator.num_layers()
+                        ),
+                        "resume with the journal's --dtype",
+                    ));
+                }
+                for (matrix, result) in journal.recorded() {
+                    session
+                        .evaluator
+                        .seed(&matrix, &result)
+                        .map_err(|problem| {
+                            GmsError::bad_file(
+                                &journal.path,
+                                format!(
+                                    "a recorded evaluation does not fit the proxy sets ({problem})"
+                                ),
+                                "start a new search",
+                            )
+                        })?;
+                    if result.is_complete() {
+                        recorded_complete.insert(matrix);
+                    }
+                    status.recorded += 1;
+                }
+                let mut w = JournalWriter::append_to(
+                    &plan.path,
+                    journal.dropped_tail.then_some(journal.complete_len),
+                )?;
+                w.append(&Entry::Action {
+                    action: "resume".into(),
+                    detail: serde_json::json!({"alpha": params.alpha, "patience": params.patience, "device": session.device_name}),
+                })?;
+                w
+            }
+            None => JournalWriter::create(
+                &plan.path,
+                &crate::gms::journal::Header {
+                    format: crate::gms::journal::FORMAT,
+                    gms_version: env!("CARGO_PKG_VERSION").to_string(),
+                    architecture: session.evaluator.architecture().hf_class().to_string(),
+                    num_layers: session.evaluator.num_layers(),
+                    modules: session.evaluator.modules().to_vec(),
+                    inputs,
+                    baseline: session.evaluator.baseline_counts(),
+                    alpha: params.alpha,
+                    patience: params.patience,
+                    mode: plan.mode,
+                    dtype,
+                    device: session.device_name.clone(),
+                },
+            )?,
+        };
+        session.evaluator.track_updates();
+        Ok(JournalSink {
+            writer,
+            recorded_complete,
+            status,
+        })
+    }
+
+    /// Writes the evaluator's changed records, then the search events, in that order.
+    fn record(
+        &mut self,
+        ev: &mut crate::gms::evaluator::Evaluator,
+        events: &[SearchEvent],
+    ) -> Result<()> {
+        for (matrix, result) in ev.take_updated() {
+            self.status.new += 1;
+            if self.recorded_complete.contains(&matrix) {
+                self.status.reevaluated += 1;
+            }
+            self.writer.append(&Entry::evaluation(&matrix, &result))?;
+        }
+        for e in events {
+            match e {
+                SearchEvent::Step(s) => {
+                    let p = &s.point;
+                    self.writer.append(&Entry::step(
+                        s.step,
+                        p.mv,
+                        &p.matrix,
+                        p.counts,
+                        p.metrics.score,
+                        s.improved,
+                        s.no_improve,
+                    ))?
+                }
+                SearchEvent::Finished { best, reason } => self.writer.append(&Entry::Finished {
+                    cells: best.matrix.cells(),
+                    score: best.metrics.score,
+                    reason: *reason,
+                })?,
+                SearchEvent::Candidate(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn action(&mut self, action: &str, detail: serde_json::Value) -> Result<()> {
+        self.writer.append(&Entry::Action {
+            action: action.into(),
+            detail,
+        })
+    }
 }
 
 /// What an export asks to have written: the scored report, and what the purified model is
@@ -191,19 +371,36 @@ pub fn spawn(
     options: WorkerOptions,
     write: impl FnMut(&ExportFiles<'_>) -> Result<()> + Send + 'static,
 ) -> WorkerHandle {
+    spawn_journaled(load, options, write, None)
+}
+
+/// [`spawn`], recording the search in a journal (and resuming from one) as `journal` says.
+pub fn spawn_journaled(
+    load: impl FnOnce() -> Result<Session> + Send + 'static,
+    options: WorkerOptions,
+    write: impl FnMut(&ExportFiles<'_>) -> Result<()> + Send + 'static,
+    journal: Option<JournalPlan>,
+) -> WorkerHandle {
     let (cmd_tx, cmd_rx) = unbounded_channel();
     let (ev_tx, ev_rx) = unbounded_channel();
     let thread = std::thread::Builder::new()
         .name("gms-search".into())
         .spawn(move || {
-            match load() {
-                Ok(session) => {
-                    Worker::new(session, options, ev_tx.clone(), cmd_rx, Box::new(write)).run()
+            let loaded = load().and_then(|mut session| {
+                let sink = journal
+                    .map(|plan| JournalSink::open(&mut session, options.params, plan))
+                    .transpose()?;
+                Ok((session, sink))
+            });
+            match loaded {
+                Ok((session, sink)) => {
+                    let mut w =
+                        Worker::new(session, options, ev_tx.clone(), cmd_rx, Box::new(write));
+                    w.journal = sink;
+                    w.run()
                 }
                 Err(e) => {
-                    let _ = ev_tx.send(WorkerEvent::Error {
-                        message: e.to_string(),
-                    });
+                    let _ = ev_tx.send(error_event(&e));
                 }
             }
             let _ = ev_tx.send(WorkerEvent::Stopped);
@@ -230,6 +427,8 @@ struct Worker {
     /// Whose turn it is when a sweep and a running search both have work: they alternate one
     /// unit each, so asking for a sweep never freezes the search (nor the reverse).
     sweep_turn: bool,
+    /// The search journal, when one is kept.
+    journal: Option<JournalSink>,
 }
 
 /// An α sweep in progress: one search per α, advanced a unit at a time between commands.
@@ -260,6 +459,7 @@ impl Worker {
             sweep: None,
             write,
             sweep_turn: false,
+            journal: None,
         }
     }
 
@@ -272,9 +472,7 @@ impl Worker {
         let victim_test = match self.session.test_metrics(&empty) {
             Ok(t) => t,
             Err(e) => {
-                self.send(WorkerEvent::Error {
-                    message: e.to_string(),
-                });
+                self.send(error_event(&e));
                 return;
             }
         };
@@ -290,6 +488,7 @@ impl Worker {
             device: self.session.device_name.clone(),
             params: self.options.params,
         });
+        self.send_journal_status();
         self.send(WorkerEvent::Running {
             running: self.running,
         });
@@ -304,17 +503,15 @@ impl Worker {
             // A sweep and a moving search take turns; commands act between any two units.
             self.sweep_turn = !self.sweep_turn;
             if self.sweep.is_some() && (self.sweep_turn || !busy) {
-                if let Err(e) = self.advance_sweep() {
+                let swept = self.advance_sweep();
+                self.journal(&[]);
+                if let Err(e) = swept {
                     self.sweep = None;
-                    self.send(WorkerEvent::Error {
-                        message: e.to_string(),
-                    });
+                    self.send(error_event(&e));
                 }
             } else if busy {
                 if let Err(e) = self.advance() {
-                    self.send(WorkerEvent::Error {
-                        message: e.to_string(),
-                    });
+                    self.send(error_event(&e));
                     self.running = false;
                     self.stepping = false;
                 }
@@ -331,8 +528,44 @@ impl Worker {
         }
     }
 
+    /// Journals what the last unit of work changed: the evaluator's new records, then
+    /// `events`. A journal that cannot be written is reported and not written again.
+    fn journal(&mut self, events: &[SearchEvent]) {
+        let Some(sink) = self.journal.as_mut() else {
+            return;
+        };
+        if let Err(e) = sink.record(&mut self.session.evaluator, events) {
+            self.journal = None;
+            self.send(error_event(&e));
+        }
+    }
+
+    /// Journals a user action.
+    fn journal_action(&mut self, action: &str, detail: serde_json::Value) {
+        let Some(sink) = self.journal.as_mut() else {
+            return;
+        };
+        if let Err(e) = sink.action(action, detail) {
+            self.journal = None;
+            self.send(error_event(&e));
+        }
+    }
+
+    fn send_journal_status(&self) {
+        if let Some(sink) = &self.journal {
+            self.send(WorkerEvent::Journal(sink.status.clone()));
+        }
+    }
+
     fn advance(&mut self) -> Result<()> {
         let events = self.search.advance(&mut self.session.evaluator)?;
+        self.journal(&events);
+        if events
+            .iter()
+            .any(|e| matches!(e, SearchEvent::Finished { .. }))
+        {
+            self.send_journal_status();
+        }
         for e in events {
             match &e {
                 SearchEvent::Step(s) if s.step > 0 => self.stepping = false,
@@ -372,16 +605,55 @@ impl Worker {
             && self.search.next_is_cached(&self.session.evaluator)
         {
             if let Err(e) = self.advance() {
-                self.send(WorkerEvent::Error {
-                    message: e.to_string(),
-                });
+                self.send(error_event(&e));
                 break;
             }
         }
     }
 
     fn handle(&mut self, cmd: Command) {
-        let result = match cmd {
+        if self.journal.is_some() {
+            let p = self.search.params();
+            let action = match &cmd {
+                Command::SetAlpha(a) => Some((
+                    "params",
+                    serde_json::json!({"alpha": a, "patience": p.patience}),
+                )),
+                Command::SetPatience(n) => Some((
+                    "params",
+                    serde_json::json!({"alpha": p.alpha, "patience": n}),
+                )),
+                Command::Evaluate { matrix, .. } => {
+                    Some(("evaluate", serde_json::json!({"cells": matrix.cells()})))
+                }
+                Command::Sweep(alphas) => Some(("sweep", serde_json::json!({"alphas": alphas}))),
+                Command::Export {
+                    matrix,
+                    json,
+                    model,
+                    ..
+                } => Some((
+                    "export",
+                    serde_json::json!({
+                        "cells": matrix.as_ref().map(|m| m.cells()), "json": json, "model": model,
+                    }),
+                )),
+                _ => None,
+            };
+            if let Some((action, detail)) = action {
+                self.journal_action(action, detail);
+            }
+        }
+        let result = self.handle_command(cmd);
+        // Evaluations a command caused (a pin, an export's scoring) are journaled too.
+        self.journal(&[]);
+        if let Err(e) = result {
+            self.send(error_event(&e));
+        }
+    }
+
+    fn handle_command(&mut self, cmd: Command) -> Result<()> {
+        match cmd {
             Command::Pause | Command::Resume => {
                 self.running = cmd == Command::Resume;
                 self.send(WorkerEvent::Running {
@@ -429,11 +701,6 @@ impl Worker {
                 self.stop = true;
                 Ok(())
             }
-        };
-        if let Err(e) = result {
-            self.send(WorkerEvent::Error {
-                message: e.to_string(),
-            });
         }
     }
 

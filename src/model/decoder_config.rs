@@ -184,6 +184,7 @@ impl DecoderConfig {
         };
         let hidden = int("hidden_size")?;
         let layers = int("num_hidden_layers")?;
+        crate::model::config::check_layers(layers)?;
         let heads = int("num_attention_heads")?;
         let kv_heads = v["num_key_value_heads"]
             .as_u64()

@@ -832,7 +832,8 @@ impl App {
                 }
             }
             WorkerEvent::Stats { stats } => self.stats = stats,
-            WorkerEvent::Error { message } => {
+            WorkerEvent::Journal(_) => {}
+            WorkerEvent::Error { message, .. } => {
                 self.sweeping = false;
                 self.stepping = false;
                 self.exports_pending.clear();

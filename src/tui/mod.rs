@@ -52,6 +52,8 @@ pub struct TuiOptions {
     pub export_dir: PathBuf,
     /// Where logs go while the TUI owns the terminal.
     pub log_file: PathBuf,
+    /// The search journal to write (and the one to resume from).
+    pub journal: Option<worker::JournalPlan>,
 }
 
 /// Runs the workbench until the user quits.
@@ -62,7 +64,7 @@ pub fn run(options: TuiOptions) -> anyhow::Result<()> {
     let inputs = options.inputs;
     let dtype = options.dtype;
     let drops = options.drops;
-    let mut handle = worker::spawn(
+    let mut handle = worker::spawn_journaled(
         move || Session::load_scoring(inputs, &device, dtype, drops),
         WorkerOptions {
             params: options.params,
@@ -70,6 +72,7 @@ pub fn run(options: TuiOptions) -> anyhow::Result<()> {
             test_at_end: true,
         },
         crate::export::write_export,
+        options.journal,
     );
     let mut app = App::new(options.params, options.export_dir);
     app.log_file = Some(options.log_file.clone());
@@ -106,6 +109,7 @@ pub fn dispatch(app: &mut App, commands: &UnboundedSender<Command>, to_send: Vec
                             "{}: cannot create the export folder ({e})",
                             dir.display()
                         ),
+                        class: crate::error::ErrorClass::BadInput,
                     });
                     continue;
                 }
@@ -115,6 +119,7 @@ pub fn dispatch(app: &mut App, commands: &UnboundedSender<Command>, to_send: Vec
         if commands.send(command).is_err() {
             app.on_worker_event(WorkerEvent::Error {
                 message: "the search worker has stopped".into(),
+                class: crate::error::ErrorClass::Internal,
             });
         }
     }
@@ -205,7 +210,7 @@ fn apply(app: &mut App, event: WorkerEvent, meter: &mut RateMeter) {
         WorkerEvent::Search(crate::gms::search::SearchEvent::Candidate(_)) => {
             tracing::trace!(?event, "worker")
         }
-        WorkerEvent::Error { message } => tracing::warn!("worker: {message}"),
+        WorkerEvent::Error { message, .. } => tracing::warn!("worker: {message}"),
         _ => tracing::info!(?event, "worker"),
     }
     app.on_worker_event(event);
