@@ -196,6 +196,8 @@ pub struct SearchTiming {
     pub load_s: f64,
     /// Seconds of search.
     pub search_s: f64,
+    /// CPU seconds of search (all threads).
+    pub search_cpu_s: Option<f64>,
     /// Strategies scored.
     pub evaluations: usize,
     /// Forward passes run (not answered by the cache).
@@ -223,9 +225,11 @@ pub fn time_search(
     session.evaluator.abandonment = config.abandonment;
     let layers = session.evaluator.num_layers();
     let t1 = Instant::now();
+    let cpu1 = cpu_seconds();
     let mut search = GreedySearch::new(params, layers);
     search.run(&mut session.evaluator, |_| {})?;
     let search_s = t1.elapsed().as_secs_f64();
+    let search_cpu_s = cpu_seconds().zip(cpu1).map(|(b, a)| b - a);
     let stats = session.evaluator.stats;
     Ok(SearchTiming {
         name: config.name,
@@ -234,6 +238,7 @@ pub fn time_search(
         layers,
         load_s,
         search_s,
+        search_cpu_s,
         evaluations: search.evaluations(),
         computed: stats.computed,
         abandoned: stats.abandoned,
@@ -337,6 +342,16 @@ pub fn machine(device: &Device) -> String {
     format!("{} — {cpu}", crate::device::describe(device))
 }
 
+/// CPU time (user + system, every thread) this process has used so far (Linux), in seconds:
+/// on a shared machine the wall time of a run depends on its neighbours, its CPU time much
+/// less. `/proc/self/stat` counts in the user-visible tick, fixed at 100 Hz.
+pub fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
+    Some((ticks(11)? + ticks(12)?) / 100.0)
+}
+
 /// Peak resident memory of this process so far (Linux), in MB.
 pub fn peak_rss_mb() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -413,6 +428,9 @@ pub const LLM_SECTION: &str = "## GMS search on the LLM kit";
 /// Heading of the decoder-shape section in `BENCHMARKS.md`.
 pub const SHAPES_SECTION: &str = "## Decoder LLM shapes";
 
+/// Heading of the hand-written section that extrapolates the decoder shapes to 7B.
+pub const EXTRAPOLATION_SECTION: &str = "## 7B extrapolation";
+
 /// `doc` with the section under `heading` (up to the next `## ` heading) replaced by
 /// `section`, or with `section` appended when there is none.
 pub fn replace_section(doc: &str, heading: &str, section: &str) -> String {
@@ -428,11 +446,11 @@ pub fn replace_section(doc: &str, heading: &str, section: &str) -> String {
     format!("{}{section}{gap}{}", &doc[..start], &doc[end..])
 }
 
-/// The sections of `doc` that other `gms bench` modes write (LLM kit, decoder shapes), to
-/// keep when the encoder report rewrites the file.
+/// The sections of `doc` that other `gms bench` modes write (LLM kit, decoder shapes) and the
+/// 7B extrapolation written from them, to keep when the encoder report rewrites the file.
 pub fn kept_sections(doc: &str) -> String {
     let mut out = String::new();
-    for heading in [LLM_SECTION, SHAPES_SECTION] {
+    for heading in [LLM_SECTION, SHAPES_SECTION, EXTRAPOLATION_SECTION] {
         if let Some(start) = doc.find(&format!("{heading}\n")) {
             let rest = &doc[start + heading.len()..];
             let end = rest
@@ -456,12 +474,13 @@ pub fn llm_report(run: &SearchTiming, device: &str, kit: &Path, peak_mb: Option<
         env!("CARGO_PKG_VERSION"),
         kit.display()
     );
-    let _ = writeln!(s, "| search wall (s) | evaluations | s / evaluation | forward passes run | abandoned | layer×batch runs | load (s) | peak memory (MB) |");
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "| search wall (s) | search CPU (s) | evaluations | s / evaluation | forward passes run | abandoned | layer×batch runs | load (s) | peak memory (MB) |");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
     let _ = writeln!(
         s,
-        "| {:.1} | {} | {:.2} | {} | {} | {} | {:.1} | {} |\n",
+        "| {:.1} | {} | {} | {:.2} | {} | {} | {} | {:.1} | {} |\n",
         run.search_s,
+        run.search_cpu_s.map_or("?".into(), |c| format!("{c:.1}")),
         run.evaluations,
         run.search_s / run.evaluations.max(1) as f64,
         run.computed,
@@ -497,6 +516,8 @@ pub struct ShapeTiming {
     pub load_s: f64,
     /// Seconds of one full evaluation (every layer, both proxy sets): the full substitution.
     pub full_eval_s: f64,
+    /// CPU seconds of that evaluation (all threads).
+    pub full_eval_cpu_s: Option<f64>,
     /// Seconds of a "drop the last half of the layers" candidate, which resumes from the
     /// cached states at the middle.
     pub resumed_eval_s: f64,
@@ -548,9 +569,11 @@ pub fn time_decoder_shape(
     let modules = ev.modules();
     let full = SubstitutionMatrix::full(modules, n);
     let t1 = Instant::now();
+    let cpu1 = cpu_seconds();
     ev.evaluate_keeping(&full, None, true)
         .and_then(|(_, states)| ev.set_anchor(&full, states))?;
     let full_eval_s = t1.elapsed().as_secs_f64();
+    let full_eval_cpu_s = cpu_seconds().zip(cpu1).map(|(b, a)| b - a);
     let first_half: Vec<usize> = (0..n / 2).collect();
     let half = SubstitutionMatrix::product(n, modules, &first_half);
     let t2 = Instant::now();
@@ -566,6 +589,7 @@ pub fn time_decoder_shape(
         tokens,
         load_s,
         full_eval_s,
+        full_eval_cpu_s,
         resumed_eval_s,
         plan: ev.state_plan(),
         peak_mb: peak_rss_mb(),
@@ -575,7 +599,7 @@ pub fn time_decoder_shape(
 /// One row of the decoder-shape table.
 pub fn shape_row(t: &ShapeTiming) -> String {
     format!(
-        "| {} | {:.2} B | {} | {} | {:.1} | {:.1} | {:.1} | {} / {} / {:.0} MB | {} |",
+        "| {} | {:.2} B | {} | {} | {:.1} | {:.1} | {} | {:.1} | {} / {} / {:.0} MB | {} |",
         t.shape,
         t.parameters as f64 / 1e9,
         match t.storage {
@@ -585,6 +609,7 @@ pub fn shape_row(t: &ShapeTiming) -> String {
         t.tokens,
         t.load_s,
         t.full_eval_s,
+        t.full_eval_cpu_s.map_or("?".into(), |c| format!("{c:.1}")),
         t.resumed_eval_s,
         t.plan.stride,
         t.plan.max_anchors,
@@ -596,7 +621,7 @@ pub fn shape_row(t: &ShapeTiming) -> String {
 /// The decoder-shape section of `doc` with `row` added (a row for the same shape and storage
 /// replaced), under the table's header.
 pub fn add_shape_row(doc: &str, row: &str, device: &str) -> String {
-    let header = "| shape | base parameters | base weights | proxy-set tokens | load + victim pass (s) | full evaluation (s) | second half of the layers (s) | state stride / anchors / MB per boundary | peak memory (MB) |";
+    let header = "| shape | base parameters | base weights | proxy-set tokens | load + victim pass (s) | full evaluation (s) | its CPU time (s) | second half of the layers (s) | state stride / anchors / MB per boundary | peak memory (MB) |";
     let key = row.split(" | ").take(3).collect::<Vec<_>>().join(" | ");
     let mut rows: Vec<String> = match doc.find(&format!("{SHAPES_SECTION}\n")) {
         Some(start) => doc[start..]
@@ -613,10 +638,10 @@ pub fn add_shape_row(doc: &str, row: &str, device: &str) -> String {
     let _ = writeln!(s, "{SHAPES_SECTION}\n");
     let _ = writeln!(
         s,
-        "Written by `gms bench --llm-shape DIR` (one process per row, so peak memory is the row's), random-weight bases and rank-8 adapters from `gms gen-model --arch llama …`, evaluated on the LLM kit's proxy sets (f32 activations). Device: {device}.\n"
+        "Written by `gms bench --llm-shape DIR` (one process per row, so peak memory is the row's), random-weight bases and rank-8 adapters from `gms gen-model --arch llama …` (a word-level tokenizer: fewer tokens than a BPE gives the same rows), evaluated on the LLM kit's proxy sets (f32 activations). A full evaluation runs every layer on both proxy sets; the CPU time counts every thread and depends much less than the wall time on what else the machine runs. Device: {device}.\n"
     );
     let _ = writeln!(s, "{header}");
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|");
     for r in rows {
         let _ = writeln!(s, "{r}");
     }

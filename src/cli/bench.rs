@@ -267,6 +267,7 @@ impl BenchCmd {
                 json!({"bench": "llm-shape", "shape": t.shape, "parameters": t.parameters,
                        "storage": format!("{:?}", t.storage), "tokens": t.tokens,
                        "load_s": t.load_s, "full_eval_s": t.full_eval_s,
+                       "full_eval_cpu_s": t.full_eval_cpu_s,
                        "resumed_eval_s": t.resumed_eval_s, "state_plan": t.plan,
                        "peak_mb": t.peak_mb})
             );
@@ -292,7 +293,8 @@ impl BenchCmd {
             .collect();
         let mut line = json!({
             "bench": bench, "device": run.device, "dtype": self.dtype().as_str(),
-            "load_s": run.load_s, "search_s": run.search_s, "evaluations": run.evaluations,
+            "load_s": run.load_s, "search_s": run.search_s, "search_cpu_s": run.search_cpu_s,
+            "evaluations": run.evaluations,
             "computed": run.computed, "abandoned": run.abandoned, "layer_runs": run.layer_runs,
             "precision": run.precision,
         });
