@@ -34,7 +34,7 @@ pub type LayerStates = Vec<Vec<Vec<Option<Tensor>>>>;
 /// Memory all kept layer states (the victim's and the anchors') may take: half of what is
 /// free when the evaluator starts, at most 2 GiB in host memory or 16 GiB on a GPU. Sizes
 /// for scale (2 × 200 proxy rows, f32): MiniLM-L6 ~40 MB per full state set, BERT-large
-/// ~0.45 GB, the LLM kit's SmolLM2-135M ~0.36 GB, a 7B Llama ~2.7 GB (docs/caches.md
+/// ~0.45 GB, the LLM kit's SmolLM2-135M ~0.36 GB, a 7B Llama ~2.5 GB (docs/caches.md
 /// §Layer-boundary states).
 fn state_budget_bytes(device: &Device) -> usize {
     let (cap, free) = if device.is_cpu() {
