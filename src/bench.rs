@@ -495,7 +495,7 @@ pub fn llm_report(run: &SearchTiming, device: &str, kit: &Path, peak_mb: Option<
     }
     let _ = writeln!(
         s,
-        "\nFor scale: the reference implementation's decoder search needs about 40 minutes on 2 CPU cores for this kit's walk (208 evaluations, bf16; `../shared/bench-llm/README.md`)."
+        "\nFor scale: the reference implementation's decoder search needs about 40 minutes on 2 CPU cores for this kit's walk (208 evaluations, bf16; docs/kits.md §LLM kit)."
     );
     s
 }

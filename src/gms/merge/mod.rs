@@ -1,5 +1,5 @@
 //! Merge baselines: the victim merged with the proxy by WAG (linear), task arithmetic, TIES or
-//! DARE, to compare with GMS on the same proxy and test sets (DESIGN.md §2, docs/merging.md).
+//! DARE, to compare with GMS on the same proxy and test sets (docs/merging.md).
 //!
 //! - [`arithmetic`]: the per-tensor maths, following mergekit 0.1.5 operation for operation;
 //! - [`models`]: memory-mapped inputs, tensor-name matching and the whole-model merge;
