@@ -62,6 +62,29 @@ pub fn check_layers(layers: usize) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// Reads `config.json` as JSON: a missing file is [`GmsError::Missing`] (`what`, `fix`), an
+/// unreadable or malformed one a bad file naming `path`.
+pub fn read_config_json(path: &Path, what: &'static str, fix: &'static str) -> Result<Value> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            GmsError::Missing {
+                path: path.to_path_buf(),
+                what,
+                fix,
+            }
+        } else {
+            GmsError::bad_file(path, e.to_string(), "check the file's permissions")
+        }
+    })?;
+    serde_json::from_str(&text).map_err(|e| {
+        GmsError::bad_file(
+            path,
+            format!("invalid JSON ({e})"),
+            "re-save the model with transformers",
+        )
+    })
+}
+
 /// Fails unless `heads` attention heads split a hidden size of `hidden` evenly (each head
 /// takes `hidden / heads` dimensions).
 pub fn check_heads(hidden: usize, heads: usize) -> std::result::Result<(), String> {
@@ -76,24 +99,11 @@ pub fn check_heads(hidden: usize, heads: usize) -> std::result::Result<(), Strin
 impl ModelConfig {
     /// Reads and validates `config.json`.
     pub fn from_file(path: &Path) -> Result<ModelConfig> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                GmsError::Missing {
-                    path: path.to_path_buf(),
-                    what: "model config",
-                    fix: "point --model/--victim/--proxy at a Hugging Face model folder",
-                }
-            } else {
-                GmsError::bad_file(path, e.to_string(), "check the file's permissions")
-            }
-        })?;
-        let value: Value = serde_json::from_str(&text).map_err(|e| {
-            GmsError::bad_file(
-                path,
-                format!("invalid JSON ({e})"),
-                "re-save the model with transformers",
-            )
-        })?;
+        let value = read_config_json(
+            path,
+            "model config",
+            "point --model/--victim/--proxy at a Hugging Face model folder",
+        )?;
         Self::from_json(&value).map_err(|problem| {
             GmsError::bad_file(path, problem, "gms reads BERT, RoBERTa/XLM-R and DistilBERT sequence classifiers saved by transformers")
         })

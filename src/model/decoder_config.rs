@@ -138,24 +138,11 @@ pub struct DecoderConfig {
 impl DecoderConfig {
     /// Reads and validates `config.json`.
     pub fn from_file(path: &Path) -> Result<DecoderConfig> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                GmsError::Missing {
-                    path: path.to_path_buf(),
-                    what: "decoder model config",
-                    fix: "point at a Hugging Face model folder (config.json, tokenizer.json, *.safetensors)",
-                }
-            } else {
-                GmsError::bad_file(path, e.to_string(), "check the file's permissions")
-            }
-        })?;
-        let value: Value = serde_json::from_str(&text).map_err(|e| {
-            GmsError::bad_file(
-                path,
-                format!("invalid JSON ({e})"),
-                "re-save the model with transformers",
-            )
-        })?;
+        let value = crate::model::config::read_config_json(
+            path,
+            "decoder model config",
+            "point at a Hugging Face model folder (config.json, tokenizer.json, *.safetensors)",
+        )?;
         Self::from_json(&value).map_err(|problem| {
             GmsError::bad_file(
                 path,

@@ -10,7 +10,9 @@ use crate::data::Example;
 use crate::error::{GmsError, Result};
 use crate::model::arch::Architecture;
 use crate::model::decoder_config::DecoderConfig;
-use crate::model::tokenize::{batch_rows, batch_tokens_for, EncodedRow, EncodedSet, MAX_TOKENS};
+use crate::model::tokenize::{
+    batch_rows, batch_tokens_for, encode_rows, EncodedRow, EncodedSet, MAX_TOKENS,
+};
 use candle_core::Device;
 use std::path::{Path, PathBuf};
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
@@ -74,29 +76,7 @@ impl DecoderTextEncoder {
     /// Tokenizes rows (special tokens as the tokenizer adds them, truncated to
     /// [`MAX_TOKENS`]); a pair is joined by the tokenizer's pair template.
     pub fn encode(&self, examples: &[Example]) -> Result<Vec<EncodedRow>> {
-        let inputs: Vec<tokenizers::EncodeInput> = examples
-            .iter()
-            .map(|e| match &e.text_pair {
-                None => e.text.as_str().into(),
-                Some(p) => (e.text.as_str(), p.as_str()).into(),
-            })
-            .collect();
-        let encodings = self.tokenizer.encode_batch(inputs, true).map_err(|e| {
-            GmsError::bad_file(
-                &self.path,
-                format!("tokenization failed ({e})"),
-                "check the tokenizer",
-            )
-        })?;
-        Ok(encodings
-            .into_iter()
-            .zip(examples)
-            .map(|(enc, e)| EncodedRow {
-                ids: enc.get_ids().to_vec(),
-                type_ids: enc.get_type_ids().to_vec(),
-                label: e.label as u32,
-            })
-            .collect())
+        encode_rows(&self.tokenizer, &self.path, examples)
     }
 
     /// Tokenizes and batches a dataset for `device` (right padding with the pad id).

@@ -157,29 +157,7 @@ impl TextEncoder {
 
     /// Tokenizes rows (special tokens added, truncated to [`MAX_TOKENS`]).
     pub fn encode(&self, examples: &[Example]) -> Result<Vec<EncodedRow>> {
-        let inputs: Vec<tokenizers::EncodeInput> = examples
-            .iter()
-            .map(|e| match &e.text_pair {
-                None => e.text.as_str().into(),
-                Some(p) => (e.text.as_str(), p.as_str()).into(),
-            })
-            .collect();
-        let encodings = self.tokenizer.encode_batch(inputs, true).map_err(|e| {
-            GmsError::bad_file(
-                &self.path,
-                format!("tokenization failed ({e})"),
-                "check the tokenizer",
-            )
-        })?;
-        Ok(encodings
-            .into_iter()
-            .zip(examples)
-            .map(|(enc, e)| EncodedRow {
-                ids: enc.get_ids().to_vec(),
-                type_ids: enc.get_type_ids().to_vec(),
-                label: e.label as u32,
-            })
-            .collect())
+        encode_rows(&self.tokenizer, &self.path, examples)
     }
 
     /// Tokenizes and batches a dataset for `device` (batch size from [`batch_tokens`]).
@@ -201,6 +179,38 @@ impl EncodedSet {
         }
         Ok(out)
     }
+}
+
+/// Tokenizes rows with `tokenizer` (read from `path`, named in errors): special tokens as the
+/// tokenizer adds them, a pair joined by its pair template, truncation as configured on it.
+pub fn encode_rows(
+    tokenizer: &Tokenizer,
+    path: &Path,
+    examples: &[Example],
+) -> Result<Vec<EncodedRow>> {
+    let inputs: Vec<tokenizers::EncodeInput> = examples
+        .iter()
+        .map(|e| match &e.text_pair {
+            None => e.text.as_str().into(),
+            Some(p) => (e.text.as_str(), p.as_str()).into(),
+        })
+        .collect();
+    let encodings = tokenizer.encode_batch(inputs, true).map_err(|e| {
+        GmsError::bad_file(
+            path,
+            format!("tokenization failed ({e})"),
+            "check the tokenizer",
+        )
+    })?;
+    Ok(encodings
+        .into_iter()
+        .zip(examples)
+        .map(|(enc, e)| EncodedRow {
+            ids: enc.get_ids().to_vec(),
+            type_ids: enc.get_type_ids().to_vec(),
+            label: e.label as u32,
+        })
+        .collect())
 }
 
 /// Sorts rows by length and cuts them into batches of at most `budget` padded tokens, so
