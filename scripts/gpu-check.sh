@@ -7,7 +7,8 @@
 #   scripts/gpu-check.sh prepare   here: stage the kit files to carry, print the two device calls
 #   scripts/gpu-check.sh large     device, call 1: BERT-large walk f32 + bf16, CUDA training
 #   scripts/gpu-check.sh kit       device, call 2: golden logits, kit search trace, kit benchmarks
-#   scripts/gpu-check.sh all       both (when everything is on the machine)
+#   scripts/gpu-check.sh llm       device, call 2 (after kit) or 3: a 7B-shaped Llama + LoRA pair
+#   scripts/gpu-check.sh all       large, kit and llm (when everything is on the machine)
 #   scripts/gpu-check.sh table     print the table of the results so far
 #
 # Why two calls: a device call carries at most 64 MiB (docs/gpu.md §Carrying). The gzipped binary
@@ -24,16 +25,27 @@
 #   call 2: carry ["target/gpu-kit/b"], command "scripts/gpu-check.sh kit", timeout_s 300
 # With $OUT set (the run tool sets it), the results (*.jsonl, strategy.json, log) are copied there.
 #
+# The LLM kit itself does not travel: its SmolLM2 base is 270 MB in bf16 (93 MB even as the GGUF
+# it is rebuilt from), over the limit of a call. The decoder rows come from a random-weight pair
+# of the 7B shape that `gms gen-model --arch llama` writes on the device (no transfer), evaluated
+# on the LLM kit's proxy sets (staged in part a, a few hundred KB): time per evaluation, and peak
+# GPU memory sampled with nvidia-smi every 200 ms while `gms bench --llm-shape` runs.
+#
 # Environment: GMS=path of an unpacked gms (default: unpack target/cuda/gms.gz); DEVICE (default
 # cuda); LARGE_SHAPE (gen-model shape flags; default BERT-large: 24 layers, hidden 1024, 16 heads,
 # FFN 4096) so the same script runs on the CPU with a tiny shape:
 #   GMS=target/debug/gms DEVICE=cpu LARGE_SHAPE="--layers 2 --hidden 64 --heads 4 --intermediate 128" \
 #       scripts/gpu-check.sh all
+# LLM_SHAPE (gen-model flags of the decoder pair; default: gen-model's 7B shape, hidden 4096,
+# 32 layers, 32/8 heads, SwiGLU 14336, vocabulary 32000, r 8), e.g. on the CPU:
+#   LLM_SHAPE="--layers 2 --hidden 64 --heads 4 --kv-heads 2 --intermediate 128 --vocab-size 512"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 MODE=${1:-all}
 KIT_SRC=${KIT:-../shared/bench}
+LLM_KIT_SRC=${LLM_KIT:-../shared/bench-llm}
+LLM_SHAPE=${LLM_SHAPE:-}
 STAGE=target/gpu-kit
 WORK=target/gpu-check
 RESULTS=$WORK/results.jsonl
@@ -60,6 +72,13 @@ prepare() {
     cp -r "$KIT_SRC/base" "$KIT_SRC/golden" "$KIT_SRC/proxysets" "$KIT_SRC/reference" "$STAGE/a/"
     cp "$KIT_SRC"/data/sst2/test_clean.json "$KIT_SRC"/data/sst2/test_badnet.json "$STAGE/a/data/sst2/"
     cp -r "$KIT_SRC/models/sst2_badnet" "$KIT_SRC/models/sst2_proxy_uci" "$STAGE/b/models/"
+    if [[ -f $LLM_KIT_SRC/setup.sh ]]; then
+        mkdir -p "$STAGE/a/llm/proxysets"
+        cp "$LLM_KIT_SRC/setup.sh" "$STAGE/a/llm/"
+        cp -r "$LLM_KIT_SRC/proxysets/llm_sst2_badnet" "$STAGE/a/llm/proxysets/"
+    else
+        log "no LLM kit at $LLM_KIT_SRC (set LLM_KIT=DIR): the llm step will be skipped"
+    fi
     chmod -R u+w "$STAGE"
     [[ -f target/cuda/gms.gz ]] || log "target/cuda/gms.gz is missing: run scripts/build-cuda.sh first"
     local tree a b bin
@@ -73,7 +92,7 @@ prepare() {
     ((tree + a + bin < limit && tree + b < limit)) || die "a call would exceed 64 MiB; split the kit differently"
     cat <<EOF
 call 1: run(carry=["target/cuda/gms.gz", "$STAGE/a"], timeout_s=420, command="scripts/gpu-check.sh large")
-call 2: run(carry=["$STAGE/b"], timeout_s=300, command="scripts/gpu-check.sh kit")
+call 2: run(carry=["$STAGE/b"], timeout_s=420, command="scripts/gpu-check.sh kit && scripts/gpu-check.sh llm")
 EOF
 }
 
@@ -188,6 +207,42 @@ PY
 }
 
 # ---------------------------------------------------------------------------------------------
+llm() {
+    local kit=$STAGE/a/llm pair=$WORK/llm-pair
+    [[ -f $kit/setup.sh ]] || {
+        log "no LLM kit proxy sets in $kit: skipping the decoder rows"
+        record '{"bench": "llm-shape", "error": true, "why": "LLM kit not staged"}'
+        return 0
+    }
+    if [[ ! -f $pair/proxy/adapter_model.safetensors ]]; then
+        log "generating the decoder pair (${LLM_SHAPE:-the 7B shape}) in $pair"
+        local start=$SECONDS
+        rm -rf "$pair"
+        # shellcheck disable=SC2086
+        "$GMS" gen-model --arch llama $LLM_SHAPE --seed 7 --out "$pair" >&2
+        log "generated in $((SECONDS - start)) s"
+    fi
+    local mem=$WORK/gpu-memory.txt sampler=""
+    : >"$mem"
+    if command -v nvidia-smi >/dev/null; then
+        nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 200 >"$mem" &
+        sampler=$!
+    fi
+    local out ok=true
+    "$GMS" bench --llm-shape "$pair" --llm-kit "$kit" --llm-models "$WORK/llm-models" \
+        --storage stored --device "$DEVICE" --json --out "$WORK/BENCHMARKS-llm.md" >"$WORK/llm-shape.out" || ok=false
+    out=$(head -n1 "$WORK/llm-shape.out")
+    [[ -n $sampler ]] && kill "$sampler" 2>/dev/null
+    local peak
+    peak=$(sort -n "$mem" | tail -n1)
+    if $ok && [[ -n $out ]]; then
+        record "$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); r["gpu_peak_mib"]=int(sys.argv[2]) if sys.argv[2] else None; print(json.dumps(r))' "$out" "${peak:-}")"
+    else
+        record "{\"bench\": \"llm-shape\", \"error\": true}"
+    fi
+}
+
+# ---------------------------------------------------------------------------------------------
 table() {
     [[ -f $RESULTS ]] || die "no results yet ($RESULTS)"
     python3 - "$RESULTS" "$TARGET_F32_S" "$TARGET_BF16_S" <<'PY'
@@ -206,6 +261,12 @@ for line in open(sys.argv[1]):
         rows.append(("kit search = reference trace", " ".join(f"{s:.4f}" for s in r["scores"]) + cacc, str(r["seconds"]), "ok" if r["ok"] else "FAIL"))
     elif r.get("check") == "train":
         rows.append(("gms train (tiny, 1 epoch)", "", str(r["seconds"]), "ok" if r["ok"] else "FAIL"))
+    elif r.get("bench") == "llm-shape":
+        if r.get("error"):
+            rows.append(("decoder pair eval", r.get("why", "failed (see log)"), "", "FAIL"))
+            continue
+        gpu = f", GPU peak {r['gpu_peak_mib']} MiB" if r.get("gpu_peak_mib") else ""
+        rows.append((f"decoder {r['shape'].split(',')[0]} full eval", f"{r['parameters']/1e9:.2f} B params, load {r['load_s']:.1f} s{gpu}", f"{r['full_eval_s']:.2f}", ""))
     elif r.get("bench"):
         if r["bench"] == "kit":
             name = f"kit search {r['dtype']}"
@@ -234,7 +295,7 @@ PY
 # Keep the results where the run tool returns files from, whatever happens.
 save_results() {
     if [[ -n ${OUT:-} && -d $WORK ]]; then
-        cp "$WORK"/*.jsonl "$WORK"/strategy.json "$WORK"/*.log "$OUT"/ 2>/dev/null || true
+        cp "$WORK"/*.jsonl "$WORK"/strategy.json "$WORK"/*.log "$WORK"/*.md "$OUT"/ 2>/dev/null || true
     fi
 }
 
@@ -256,12 +317,18 @@ kit)
     kit
     table
     ;;
+llm)
+    setup_device
+    llm
+    table
+    ;;
 all)
     setup_device
     large
     kit
+    llm
     table
     ;;
 table) table ;;
-*) die "unknown mode $MODE; use prepare, large, kit, all or table" ;;
+*) die "unknown mode $MODE; use prepare, large, kit, llm, all or table" ;;
 esac

@@ -336,3 +336,25 @@ fn eval_and_apply_refuse_bad_input_too() {
     );
     assert!(!out.exists());
 }
+
+/// `gms … | head` must end quietly: a closed stdout kills the process with SIGPIPE, as it does
+/// other command-line tools, instead of a panic message and exit code 101.
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_ends_the_process_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let kit = common::tiny_kit(2);
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gms"))
+        .args(["inspect", "--model"])
+        .arg(&kit.victim)
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "gms panicked: {stderr}");
+    // 13: SIGPIPE on Linux and macOS.
+    assert_eq!(out.status.signal(), Some(13), "status {:?}", out.status);
+}
