@@ -164,18 +164,38 @@ impl SubstitutionMatrix {
     }
 }
 
+/// Layers as ascending ranges: `0–9,12,14–23`.
+pub fn layer_ranges(layers: &[usize]) -> String {
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < layers.len() {
+        let start = layers[i];
+        let mut end = start;
+        while i + 1 < layers.len() && layers[i + 1] == end + 1 {
+            i += 1;
+            end = layers[i];
+        }
+        parts.push(match end - start {
+            0 => start.to_string(),
+            1 => format!("{start},{end}"),
+            _ => format!("{start}–{end}"),
+        });
+        i += 1;
+    }
+    parts.join(",")
+}
+
 impl fmt::Display for SubstitutionMatrix {
-    /// Compact form, e.g. `QKVOFP×{0,1,2}` for product sets, else each non-empty layer with
-    /// its letters, e.g. `0:QK 2:QKVOFP`.
+    /// Compact form, e.g. `QKVOFP×{0–2}` for product sets (layers as [`layer_ranges`]), else
+    /// each non-empty layer with its letters, e.g. `0:QK 2:QKVOFP`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some((modules, layers)) = self.as_product() {
             let m: String = modules.iter().map(|m| m.letter()).collect();
-            let l: Vec<String> = layers.iter().map(|l| l.to_string()).collect();
             return write!(
                 f,
                 "{}×{{{}}}",
                 if m.is_empty() { "∅" } else { &m },
-                l.join(",")
+                layer_ranges(&layers)
             );
         }
         let rows: Vec<String> = (0..self.num_layers())
@@ -228,6 +248,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ranges() {
+        assert_eq!(layer_ranges(&[]), "");
+        assert_eq!(layer_ranges(&[3]), "3");
+        assert_eq!(layer_ranges(&[0, 1]), "0,1");
+        assert_eq!(
+            layer_ranges(&(0..24).collect::<Vec<_>>()),
+            "0–23",
+            "a 24-layer answer fits"
+        );
+        assert_eq!(layer_ranges(&[0, 1, 2, 5, 7, 8, 9]), "0–2,5,7–9");
+    }
+
+    #[test]
     fn product_and_prefix() {
         let full = SubstitutionMatrix::product(4, &ENCODER_MODULES, &[0, 1, 2, 3]);
         assert_eq!(full, SubstitutionMatrix::full(&ENCODER_MODULES, 4));
@@ -244,7 +277,7 @@ mod tests {
         odd.toggle(0, Module::Q);
         assert_eq!(odd.as_product(), None);
         assert_eq!(format!("{odd}"), "0:KVOFP 1:QKVOFP 3:QKVOFP");
-        assert_eq!(format!("{drop_q}"), "KVOFP×{0,1,2,3}");
+        assert_eq!(format!("{drop_q}"), "KVOFP×{0–3}");
     }
 
     #[test]

@@ -1,28 +1,8 @@
 //! Short text for strategies and numbers on screen: layer lists as ranges (`QKVOFP × L0–23`)
 //! so a deep model's answer fits a status line, and text cut to a width with an ellipsis.
 
+use crate::model::substitution::layer_ranges;
 use crate::model::SubstitutionMatrix;
-
-/// Layers as ascending ranges: `0–9,12,14–23`.
-pub fn layer_ranges(layers: &[usize]) -> String {
-    let mut parts = Vec::new();
-    let mut i = 0;
-    while i < layers.len() {
-        let start = layers[i];
-        let mut end = start;
-        while i + 1 < layers.len() && layers[i + 1] == end + 1 {
-            i += 1;
-            end = layers[i];
-        }
-        parts.push(match end - start {
-            0 => start.to_string(),
-            1 => format!("{start},{end}"),
-            _ => format!("{start}–{end}"),
-        });
-        i += 1;
-    }
-    parts.join(",")
-}
 
 /// A strategy in a few characters: `KVFP × L0–5`, `none (the victim)`, or for a hand edit
 /// that is no product set, its cell count.
@@ -70,19 +50,6 @@ pub fn pct(v: f64) -> String {
 mod tests {
     use super::*;
     use crate::model::Module;
-
-    #[test]
-    fn ranges() {
-        assert_eq!(layer_ranges(&[]), "");
-        assert_eq!(layer_ranges(&[3]), "3");
-        assert_eq!(layer_ranges(&[0, 1]), "0,1");
-        assert_eq!(
-            layer_ranges(&(0..24).collect::<Vec<_>>()),
-            "0–23",
-            "a 24-layer answer fits"
-        );
-        assert_eq!(layer_ranges(&[0, 1, 2, 5, 7, 8, 9]), "0–2,5,7–9");
-    }
 
     #[test]
     fn strategies() {
