@@ -742,7 +742,7 @@ fn deep_model_answer_reads_as_ranges() {
     let screen = b.screen(80, 24);
     let best = b.app.best().unwrap();
     if let Some((_, layers)) = best.matrix.as_product() {
-        let ranges = gms::tui::summary::layer_ranges(&layers);
+        let ranges = gms::model::substitution::layer_ranges(&layers);
         assert!(screen.contains(&ranges), "{ranges} in\n{screen}");
     }
     assert!(screen.contains("each row: layers N,N+1"), "{screen}");
