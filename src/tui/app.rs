@@ -13,7 +13,7 @@ use crate::gms::search::{
     candidates, CandidateReport, Point, SearchEvent, SearchParams, StopReason, TraceStep,
 };
 use crate::gms::session::TestMetrics;
-use crate::gms::worker::{Command, WorkerEvent};
+use crate::gms::worker::{Command, ModelsStatus, WorkerEvent};
 use crate::model::{Module, SubstitutionMatrix};
 use crate::tui::action::Action;
 use crate::tui::keymap;
@@ -312,6 +312,8 @@ pub struct App {
     pub log_file: Option<PathBuf>,
     /// Files written so far, newest last, with the strategy each holds.
     pub written: Vec<(PathBuf, SubstitutionMatrix)>,
+    /// For a search opened from its journal (`--open`): where its models stand.
+    pub models: Option<ModelsStatus>,
     known: HashMap<SubstitutionMatrix, Known>,
     replaying: bool,
     exports_pending: Vec<write::PendingExport>,
@@ -360,6 +362,7 @@ impl App {
             size: Rect::new(0, 0, 100, 30),
             log_file: None,
             written: Vec::new(),
+            models: None,
             known: HashMap::new(),
             replaying: false,
             exports_pending: Vec::new(),
@@ -819,10 +822,13 @@ impl App {
                         self.sweep_selected = i;
                     }
                 }
-                self.say(
-                    "α sweep done · tab to the trade-off list, ←→ to choose, enter adopts, w writes",
-                    Level::Info,
-                );
+                // A record's sweep comes with its opening, whose message says more.
+                if !self.record_only() {
+                    self.say(
+                        "α sweep done · tab to the trade-off list, ←→ to choose, enter adopts, w writes",
+                        Level::Info,
+                    );
+                }
             }
             WorkerEvent::Exported { json, model } => self.exported(json, model),
             WorkerEvent::FinalTest { test } => {
@@ -833,6 +839,7 @@ impl App {
             }
             WorkerEvent::Stats { stats } => self.stats = stats,
             WorkerEvent::Journal(_) => {}
+            WorkerEvent::Models(m) => self.models_changed(m),
             WorkerEvent::Error { message, .. } => {
                 self.sweeping = false;
                 self.stepping = false;
@@ -841,6 +848,55 @@ impl App {
             }
             WorkerEvent::Stopped => self.stopped = true,
         }
+    }
+
+    /// Whether the search shows a journal's record with no model loaded.
+    pub fn record_only(&self) -> bool {
+        matches!(
+            self.models,
+            Some(ModelsStatus::Record { .. } | ModelsStatus::Unavailable { .. })
+        )
+    }
+
+    fn models_changed(&mut self, m: ModelsStatus) {
+        match &m {
+            ModelsStatus::Record { journal } => {
+                let name = journal.file_name().map_or_else(
+                    || journal.display().to_string(),
+                    |f| f.to_string_lossy().into_owned(),
+                );
+                self.say(
+                    format!("{name} · record only: +/- ]/[ replay it; new evaluations load models"),
+                    Level::Info,
+                );
+            }
+            ModelsStatus::Loading => self.say("loading models for a new evaluation…", Level::Info),
+            ModelsStatus::Loaded {
+                device,
+                victim_test,
+                warnings,
+            } => {
+                self.device = device.clone();
+                self.victim_test = *victim_test;
+                self.learn(
+                    &SubstitutionMatrix::empty(self.num_layers),
+                    None,
+                    *victim_test,
+                );
+                let mut text =
+                    "models loaded · new evaluations are computed and journaled".to_string();
+                for w in warnings {
+                    text.push_str(&format!(" · {w}"));
+                }
+                self.say(text, Level::Info);
+            }
+            ModelsStatus::Unavailable { reason } => {
+                self.running = false;
+                self.stepping = false;
+                self.say(format!("read-only: {reason}"), Level::Warn);
+            }
+        }
+        self.models = Some(m);
     }
 
     fn say(&mut self, text: impl Into<String>, level: Level) {
