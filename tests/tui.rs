@@ -1050,3 +1050,57 @@ fn lines_of_kind(path: &std::path::Path, kind: &str) -> usize {
         .filter(|l| l.contains(&needle))
         .count()
 }
+
+/// Issue 10: adapters with different target modules. The heatmap greys the cells the proxy
+/// cannot give, refuses toggling them, keeps them out of row and column edits, and shows the
+/// worker's warning.
+#[test]
+fn cells_the_adapters_do_not_both_adapt_are_greyed() {
+    use gms::model::decoder_config::DecoderArchitecture;
+    use gms::model::random_decoder::{RandomAdapterSpec, RandomDecoderSpec};
+    let spec = RandomDecoderSpec::tiny(DecoderArchitecture::Llama, &common::WORDS, 3, 5);
+    let mut victim = RandomAdapterSpec::tiny(1, "base");
+    victim.targets = vec![Module::Q, Module::K, Module::V, Module::O, Module::D];
+    let mut proxy = RandomAdapterSpec::tiny(2, "base");
+    proxy.targets = vec![Module::Q, Module::V, Module::G, Module::D];
+    let kit = common::tiny_decoder_kit_with(&spec, &victim, &proxy);
+    let out = tempfile::tempdir().unwrap();
+    let mut b = Bench::start(&kit, false, params(0.4, 2), out.path().to_path_buf());
+    assert_eq!(b.app.warnings.len(), 1);
+    assert!(b.message().contains("only QVD"), "{}", b.message());
+    b.key(KeyCode::Char('n'));
+    b.pump_until(|app, e| app.steps.len() == 2 && is_stats(e));
+    let shown = b.app.shown();
+    let k = b.app.modules.iter().position(|&m| m == Module::K).unwrap();
+    assert_eq!(
+        b.app.cell_state(&shown, 0, Module::K),
+        CellState::Unavailable
+    );
+    assert_ne!(
+        b.app.cell_state(&shown, 0, Module::Q),
+        CellState::Unavailable
+    );
+    b.resize(80, 24);
+    insta::assert_snapshot!("greyed_80x24", b.screen(80, 24));
+    b.resize(120, 36);
+    insta::assert_snapshot!("greyed_120x36", b.screen(120, 36));
+
+    // Toggling a greyed cell is refused and says why.
+    for _ in 0..k {
+        b.key(KeyCode::Right);
+    }
+    assert_eq!(b.app.cursor, (0, k));
+    b.key(KeyCode::Enter);
+    assert!(b.app.adopted.is_none(), "nothing edited");
+    assert!(
+        b.message().contains("L0·K cannot be substituted"),
+        "{}",
+        b.message()
+    );
+    // A row toggle edits only the cells the proxy can give.
+    b.key(KeyCode::Char('r'));
+    b.key(KeyCode::Char('r'));
+    let edited = b.app.edited().expect("an edit").clone();
+    let substitutable = b.app.substitutable.clone().unwrap();
+    assert_eq!(edited.intersection(&substitutable), edited);
+}

@@ -75,6 +75,9 @@ pub enum CellState {
     Evaluating,
     /// Dropped by the last greedy step.
     JustRemoved,
+    /// Not substitutable: the proxy cannot give it (two adapters that do not both adapt the
+    /// module there); never searched, and edits leave it alone.
+    Unavailable,
 }
 
 /// Where a strategy on screen comes from.
@@ -250,6 +253,10 @@ pub struct App {
     pub num_layers: usize,
     /// The architecture's modules, the heatmap's columns (the encoder's until loaded).
     pub modules: Vec<Module>,
+    /// The cells the proxy can give (`None` until loaded).
+    pub substitutable: Option<SubstitutionMatrix>,
+    /// What the worker said to know about the pair (adapters with different target modules).
+    pub warnings: Vec<String>,
     /// How the session's score measures drops.
     pub drops: score::Drops,
     /// Compute device, as the worker names it.
@@ -331,6 +338,8 @@ impl App {
             victim_test: None,
             num_layers: 0,
             modules: crate::model::ENCODER_MODULES.to_vec(),
+            substitutable: None,
+            warnings: Vec::new(),
             drops: score::Drops::Relative,
             device: String::new(),
             running: false,
@@ -504,11 +513,16 @@ impl App {
         if !self.ready() || self.finished.is_some() || !(self.running || self.stepping) {
             return None;
         }
-        match self.current() {
+        let m = match self.current() {
             None => Some(SubstitutionMatrix::full(&self.modules, self.num_layers)),
             Some(p) => candidates(&p.modules, &p.layers)
                 .get(self.candidates.len())
                 .map(|c| c.matrix(self.num_layers)),
+        };
+        // The search scores only the cells the proxy can give.
+        match (m, &self.substitutable) {
+            (Some(m), Some(s)) => Some(m.intersection(s)),
+            (m, _) => m,
         }
     }
 
@@ -516,6 +530,9 @@ impl App {
     /// candidate in flight and the last step's drop.
     pub fn cell_state(&self, shown: &Strategy, layer: usize, module: Module) -> CellState {
         let on = shown.matrix.get(layer, module);
+        if !on && !self.can_substitute(layer, module) {
+            return CellState::Unavailable;
+        }
         if let Source::Live { .. } = shown.source {
             if self.in_flight().is_some_and(|m| m.get(layer, module) != on) {
                 return CellState::Evaluating;
@@ -530,6 +547,13 @@ impl App {
         } else {
             CellState::Kept
         }
+    }
+
+    /// Whether the proxy can give cell (`layer`, `module`).
+    pub fn can_substitute(&self, layer: usize, module: Module) -> bool {
+        self.substitutable
+            .as_ref()
+            .is_none_or(|s| s.get(layer, module))
     }
 
     /// What is known of `matrix`'s scores.
@@ -686,9 +710,12 @@ impl App {
                 drops,
                 device,
                 params,
+                substitutable,
+                warnings,
                 ..
             } => {
                 self.drops = drops;
+                self.substitutable = Some(substitutable);
                 self.baseline = Some(baseline);
                 self.victim_test = victim_test;
                 self.num_layers = num_layers;
@@ -697,8 +724,13 @@ impl App {
                 self.params = params;
                 self.sweep_patience = params.patience;
                 self.cursor = (0, 0);
-                // Whatever was said while loading ("still loading…") is over now.
+                // Whatever was said while loading ("still loading…") is over now; what the
+                // pair needs known comes first.
                 self.message = None;
+                if let Some(w) = warnings.first() {
+                    self.say(w.clone(), Level::Warn);
+                }
+                self.warnings = warnings;
                 self.learn(
                     &SubstitutionMatrix::empty(num_layers),
                     Some((baseline.acc, baseline.asr)),
