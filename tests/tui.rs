@@ -1104,3 +1104,20 @@ fn cells_the_adapters_do_not_both_adapt_are_greyed() {
     let substitutable = b.app.substitutable.clone().unwrap();
     assert_eq!(edited.intersection(&substitutable), edited);
 }
+
+/// Issue 13 (worker part): the merge baselines run on the search's worker, one method a
+/// unit; without a base only linear (WAG) runs, the others say they need the base.
+#[test]
+fn the_worker_scores_the_merge_baselines() {
+    let kit = common::tiny_kit(2);
+    let out = tempfile::tempdir().unwrap();
+    let mut b = Bench::start(&kit, true, params(0.4, 2), out.path().to_path_buf());
+    b.handle.commands.send(worker::Command::Baselines).unwrap();
+    b.pump_until(|_, e| matches!(e, WorkerEvent::BaselinesDone { .. }));
+    assert_eq!(b.app.baselines.len(), 1);
+    let linear = &b.app.baselines[0];
+    assert_eq!(linear.method, gms::gms::merge::MergeMethod::Linear);
+    assert!(linear.score.proxy.is_some() && linear.score.test.is_some());
+    assert_eq!(b.app.baselines_skipped.len(), 4);
+    assert!(b.app.baselines_skipped[0].1.contains("base"));
+}

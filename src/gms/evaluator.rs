@@ -301,6 +301,11 @@ impl Evaluator {
         }
     }
 
+    /// The device the models run on.
+    pub fn device(&self) -> &Device {
+        self.pair.device()
+    }
+
     /// Whether this evaluator holds models (else it answers only from its cache).
     pub fn computes(&self) -> bool {
         self.pair.computes()

@@ -51,6 +51,9 @@ pub enum Command {
         /// Where the purified model folder goes, if wanted.
         model: Option<PathBuf>,
     },
+    /// Merge and score every merge baseline at its defaults (`gms baselines`' rows), one
+    /// method a unit between other work; each is reported as [`WorkerEvent::Baseline`].
+    Baselines,
     /// End the worker.
     Stop,
 }
@@ -118,6 +121,13 @@ pub enum WorkerEvent {
     },
     /// The sweep is done.
     SweepDone,
+    /// One merge baseline scored ([`Command::Baselines`]).
+    Baseline(crate::gms::merge::BaselineScore),
+    /// Every baseline that could run has; the others, with why not (method name, reason).
+    BaselinesDone {
+        /// Methods not run, with the reason.
+        skipped: Vec<(String, String)>,
+    },
     /// Files written by an export.
     Exported {
         /// The strategy JSON.
@@ -577,6 +587,17 @@ struct Worker {
     sweep_turn: bool,
     /// The search journal, when one is kept.
     journal: Option<JournalSink>,
+    /// Merge baselines being computed.
+    baselines: Option<BaselineJob>,
+}
+
+/// [`Command::Baselines`] in progress: the merge inputs and scoring sets, the methods left.
+struct BaselineJob {
+    inputs: crate::gms::merge::MergeInputs,
+    sets: crate::gms::merge::ScoringSets,
+    device: candle_core::Device,
+    pending: Vec<crate::gms::merge::MergeMethod>,
+    skipped: Vec<(String, String)>,
 }
 
 /// An α sweep in progress: one search per α, advanced a unit at a time between commands.
@@ -608,6 +629,7 @@ impl Worker {
             write,
             sweep_turn: false,
             journal: None,
+            baselines: None,
         }
     }
 
@@ -656,7 +678,12 @@ impl Worker {
             let busy = (self.running || self.stepping) && self.search.finished().is_none();
             // A sweep and a moving search take turns; commands act between any two units.
             self.sweep_turn = !self.sweep_turn;
-            if self.sweep.is_some() && (self.sweep_turn || !busy) {
+            if self.baselines.is_some() {
+                if let Err(e) = self.advance_baselines() {
+                    self.baselines = None;
+                    self.send(error_event(&e));
+                }
+            } else if self.sweep.is_some() && (self.sweep_turn || !busy) {
                 let swept = self.advance_sweep();
                 self.journal(&[]);
                 if let Err(e) = swept {
@@ -892,6 +919,7 @@ impl Worker {
                     Some(("evaluate", serde_json::json!({"cells": matrix.cells()})))
                 }
                 Command::Sweep(alphas) => Some(("sweep", serde_json::json!({"alphas": alphas}))),
+                Command::Baselines => Some(("baselines", serde_json::json!({}))),
                 Command::Export {
                     matrix,
                     json,
@@ -968,6 +996,7 @@ impl Worker {
                 json,
                 model,
             } => self.export(matrix, search, sweep, json, model),
+            Command::Baselines => self.start_baselines(),
             Command::Stop => {
                 self.stop = true;
                 Ok(())
@@ -991,6 +1020,65 @@ impl Worker {
         self.send(WorkerEvent::Stats {
             stats: self.backend.evaluator().stats,
         });
+        Ok(())
+    }
+
+    /// Opens the merge inputs and encodes the sets for [`Command::Baselines`].
+    fn start_baselines(&mut self) -> Result<()> {
+        use crate::gms::merge::{baseline_methods, MergeInputs, MergeMethod, ScoringSets};
+        let session = self.backend.session()?;
+        let crate::model::ModelSource::Encoder(victim) = &session.victim else {
+            let skipped = MergeMethod::ALL
+                .iter()
+                .map(|m| {
+                    (
+                        m.name().to_string(),
+                        "merge baselines are computed for encoder classifiers only".to_string(),
+                    )
+                })
+                .collect();
+            self.send(WorkerEvent::BaselinesDone { skipped });
+            return Ok(());
+        };
+        let i = &session.inputs;
+        let device = session.evaluator.device().clone();
+        let inputs = MergeInputs::open(&i.victim, &i.proxy, None)?;
+        let encoder = crate::model::tokenize::TextEncoder::load(&victim.dir, &victim.config)?;
+        let paths = crate::gms::merge::score::ScoringPaths {
+            clean: Some(&i.clean),
+            suspect: Some(&i.suspect),
+            test_clean: i.test_clean.as_deref(),
+            test_poison: i.test_poison.as_deref(),
+        };
+        let sets = ScoringSets::load(&encoder, victim.config.num_labels, &paths, &device)?;
+        let (pending, skipped) = baseline_methods(&inputs);
+        self.baselines = Some(BaselineJob {
+            inputs,
+            sets,
+            device,
+            pending,
+            skipped: skipped
+                .into_iter()
+                .map(|(m, why)| (m.name().to_string(), why))
+                .collect(),
+        });
+        Ok(())
+    }
+
+    /// One baseline merged and scored, or the end of the job.
+    fn advance_baselines(&mut self) -> Result<()> {
+        let Some(job) = self.baselines.as_mut() else {
+            return Ok(());
+        };
+        if job.pending.is_empty() {
+            let skipped = std::mem::take(&mut job.skipped);
+            self.baselines = None;
+            self.send(WorkerEvent::BaselinesDone { skipped });
+            return Ok(());
+        }
+        let method = job.pending.remove(0);
+        let b = crate::gms::merge::merge_baseline(&job.inputs, method, &job.sets, &job.device)?;
+        self.send(WorkerEvent::Baseline(b));
         Ok(())
     }
 

@@ -321,6 +321,10 @@ pub struct App {
     pub written: Vec<(PathBuf, SubstitutionMatrix)>,
     /// For a search opened from its journal (`--open`): where its models stand.
     pub models: Option<ModelsStatus>,
+    /// Merge baselines the worker scored ([`Command::Baselines`]), in method order.
+    pub baselines: Vec<crate::gms::merge::BaselineScore>,
+    /// Merge methods the worker did not run, with why.
+    pub baselines_skipped: Vec<(String, String)>,
     known: HashMap<SubstitutionMatrix, Known>,
     replaying: bool,
     exports_pending: Vec<write::PendingExport>,
@@ -372,6 +376,8 @@ impl App {
             log_file: None,
             written: Vec::new(),
             models: None,
+            baselines: Vec::new(),
+            baselines_skipped: Vec::new(),
             known: HashMap::new(),
             replaying: false,
             exports_pending: Vec::new(),
@@ -872,6 +878,8 @@ impl App {
             WorkerEvent::Stats { stats } => self.stats = stats,
             WorkerEvent::Journal(_) => {}
             WorkerEvent::Models(m) => self.models_changed(m),
+            WorkerEvent::Baseline(b) => self.baselines.push(b),
+            WorkerEvent::BaselinesDone { skipped } => self.baselines_skipped = skipped,
             WorkerEvent::Error { message, .. } => {
                 self.sweeping = false;
                 self.stepping = false;
