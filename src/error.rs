@@ -68,6 +68,10 @@ pub enum GmsError {
         looked: String,
         fix: String,
     },
+    /// A search opened from its journal (`gms tui --open`) was asked for an evaluation the
+    /// journal does not hold; the models are not loaded. The worker loads them and goes on.
+    #[error("{journal}: the journal does not hold this evaluation, and the models are not loaded")]
+    NotRecorded { journal: PathBuf },
     /// A tensor computation failed (a bug or an out-of-memory device rather than bad input).
     #[error("tensor computation failed: {0}")]
     Compute(#[from] candle_core::Error),

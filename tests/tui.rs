@@ -39,8 +39,19 @@ impl Bench {
         params: SearchParams,
         export_dir: std::path::PathBuf,
     ) -> Bench {
+        Bench::start_journaled(kit, with_tests, params, export_dir, None)
+    }
+
+    /// [`Bench::start`], journaling the search as `journal` says.
+    fn start_journaled(
+        kit: &common::TinyKit,
+        with_tests: bool,
+        params: SearchParams,
+        export_dir: std::path::PathBuf,
+        journal: Option<worker::JournalPlan>,
+    ) -> Bench {
         let inputs = kit.inputs(with_tests);
-        let handle = worker::spawn(
+        let handle = worker::spawn_journaled(
             move || Session::load(inputs, &Device::Cpu),
             WorkerOptions {
                 params,
@@ -48,7 +59,13 @@ impl Bench {
                 test_at_end: true,
             },
             gms::export::write_export,
+            journal,
         );
+        Bench::attach(handle, params, export_dir)
+    }
+
+    /// A workbench over a started worker, once the worker reports its running state.
+    fn attach(handle: WorkerHandle, params: SearchParams, export_dir: std::path::PathBuf) -> Bench {
         let mut bench = Bench {
             app: App::new(params, export_dir),
             handle,
@@ -57,7 +74,9 @@ impl Bench {
         };
         bench.pump_until(|_, e| matches!(e, WorkerEvent::Running { .. }));
         // The device string names the core count; fix it so snapshots hold on any machine.
-        bench.app.device = "cpu".into();
+        if bench.app.device.starts_with("cpu") {
+            bench.app.device = "cpu".into();
+        }
         bench
     }
 
@@ -793,4 +812,312 @@ fn cli_front_ends_say_what_they_do() {
         stdout.contains("best:") && stdout.contains("stopped: 1 step in a row"),
         "{stdout}"
     );
+}
+
+/// A journaled search on the tiny kit, run to the end with an α sweep; the worker stopped.
+fn recorded_search(kit: &common::TinyKit, journal: &std::path::Path) -> App {
+    let plan = worker::JournalPlan {
+        path: journal.to_path_buf(),
+        resume: None,
+        mode: None,
+    };
+    let out = journal.parent().unwrap().join("export");
+    let mut b = Bench::start_journaled(kit, true, params(0.4, 2), out, Some(plan));
+    b.run_to_end();
+    b.sweep();
+    b.handle.commands.send(worker::Command::Stop).unwrap();
+    b.handle.thread.join().unwrap();
+    b.app
+}
+
+/// Opens `journal` (`gms tui --open`), counting how often the models are loaded.
+fn open_journal(
+    kit: &common::TinyKit,
+    journal: &std::path::Path,
+    loads: &std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> Bench {
+    let record = gms::gms::journal::Journal::read(journal).unwrap();
+    let (alpha, patience) = record.last_params();
+    let inputs = kit.inputs(true);
+    let counter = loads.clone();
+    let handle = worker::spawn_opened(
+        record,
+        move || {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Session::load(inputs, &Device::Cpu)
+        },
+        gms::export::write_export,
+    );
+    let export = journal.parent().unwrap().join("export");
+    let mut b = Bench::attach(handle, params(alpha, patience), export);
+    b.pump_until(|_, e| matches!(e, WorkerEvent::Models(_)));
+    b
+}
+
+fn trace(steps: &[gms::gms::search::TraceStep]) -> Vec<(String, f64, bool, usize)> {
+    steps
+        .iter()
+        .map(|s| {
+            (
+                s.point.mv.to_string(),
+                s.point.metrics.score,
+                s.improved,
+                s.point.matrix.count(),
+            )
+        })
+        .collect()
+}
+
+/// Issue 12: `--open` shows a recorded search (heatmap, steps, chart, the recorded α sweep)
+/// with no model loaded; an α change replays from the record with no evaluation; a strategy
+/// the record lacks loads the models once, and the journal goes on.
+#[test]
+fn open_shows_a_recorded_search_without_loading_a_model() {
+    let kit = common::tiny_kit(6);
+    let journal = kit.dir.path().join("s.journal.jsonl");
+    let recorded = recorded_search(&kit, &journal);
+    let loads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut b = open_journal(&kit, &journal, &loads);
+    let load_count = || loads.load(std::sync::atomic::Ordering::SeqCst);
+
+    assert_eq!(trace(&b.app.steps), trace(&recorded.steps));
+    assert!(b.app.finished.is_some(), "the record finishes the search");
+    assert_eq!(
+        b.app.best().map(|p| &p.matrix),
+        recorded.best().map(|p| &p.matrix)
+    );
+    let sweep = |a: &App| -> Vec<(f64, usize, f64)> {
+        a.sweep
+            .iter()
+            .map(|s| (s.alpha, s.best.matrix.count(), s.best.metrics.score))
+            .collect()
+    };
+    assert_eq!(sweep(&b.app), sweep(&recorded), "the recorded sweep");
+    assert_eq!(load_count(), 0, "no model loaded");
+    assert_eq!(b.app.stats.computed, 0, "nothing computed");
+    assert!(b.app.record_only());
+    b.resize(80, 24);
+    insta::assert_snapshot!("open_80x24", b.screen(80, 24));
+    b.resize(120, 36);
+    insta::assert_snapshot!("open_120x36", b.screen(120, 36));
+
+    // α 0.40 → 0.30 (a swept α): replayed from the record, no evaluation, no model.
+    b.key(KeyCode::Char('-'));
+    b.key(KeyCode::Char('-'));
+    b.pump_until(|app, e| {
+        app.params.alpha == 0.3
+            && app.finished.is_some()
+            && matches!(e, WorkerEvent::Running { running: false })
+    });
+    let at_03 = recorded
+        .sweep
+        .iter()
+        .find(|s| (s.alpha - 0.3).abs() < 1e-9)
+        .unwrap();
+    assert_eq!(b.app.best().map(|p| &p.matrix), Some(&at_03.best.matrix));
+    assert_eq!(load_count(), 0, "the α change needed no model");
+    assert_eq!(b.app.stats.computed, 0, "the α change evaluated nothing");
+    assert!(b.app.record_only());
+
+    // A hand edit the record never scored: `e` loads the models once, then scores it.
+    let before = lines_of_kind(&journal, "evaluation");
+    b.key(KeyCode::Enter);
+    b.key(KeyCode::Char('e'));
+    let mut loading = false;
+    b.pump_until(|_, e| {
+        loading |= matches!(e, WorkerEvent::Models(worker::ModelsStatus::Loading));
+        matches!(e, WorkerEvent::Evaluated { .. })
+    });
+    assert!(loading, "the screen said the models were loading");
+    assert_eq!(load_count(), 1);
+    assert!(matches!(
+        b.app.models,
+        Some(worker::ModelsStatus::Loaded { .. })
+    ));
+    assert!(
+        b.app.has_test_sets(),
+        "the loaded session brings the test sets"
+    );
+    b.pump_until(|_, e| is_stats(e));
+    assert!(b.app.stats.computed >= 1);
+    assert_eq!(lines_of_kind(&journal, "evaluation"), before + 1);
+    let text = std::fs::read_to_string(&journal).unwrap();
+    assert!(text.contains(r#""action":"resume""#) && text.contains(r#""action":"evaluate""#));
+}
+
+/// Issue 12: an input changed since the journal was recorded: the record still opens, and a
+/// new evaluation says what changed and stays read-only.
+#[test]
+fn open_with_a_changed_input_stays_read_only() {
+    let kit = common::tiny_kit(4);
+    let journal = kit.dir.path().join("s.journal.jsonl");
+    recorded_search(&kit, &journal);
+    let mut clean = std::fs::read_to_string(&kit.clean).unwrap();
+    clean.push_str("{\"sentence\": \"one more row\", \"label\": 0}\n");
+    std::fs::write(&kit.clean, clean).unwrap();
+    let loads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut b = open_journal(&kit, &journal, &loads);
+    assert!(b.app.finished.is_some());
+    b.key(KeyCode::Enter);
+    b.key(KeyCode::Char('e'));
+    b.pump_until(|_, e| {
+        matches!(
+            e,
+            WorkerEvent::Models(worker::ModelsStatus::Unavailable { .. })
+        )
+    });
+    assert!(b.app.record_only());
+    let message = b.message();
+    assert!(
+        message.starts_with("read-only:")
+            && message.contains("clean.jsonl")
+            && message.contains("changed"),
+        "{message}"
+    );
+    // Then the evaluation's refusal, which names the reason again.
+    let refusal = loop {
+        match b.handle.events.try_recv() {
+            Ok(WorkerEvent::Error { message, .. }) => break message,
+            Ok(e) => b.app.on_worker_event(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(2)),
+        }
+    };
+    assert!(
+        refusal.starts_with("read-only:") && refusal.contains("changed"),
+        "{refusal}"
+    );
+    // The worker goes on answering from the record: α 0.30 was swept.
+    b.key(KeyCode::Char('-'));
+    b.key(KeyCode::Char('-'));
+    b.pump_until(|app, e| {
+        app.params.alpha == 0.3
+            && app.finished.is_some()
+            && matches!(e, WorkerEvent::Running { running: false })
+    });
+    assert_eq!(loads.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+/// `gms tui --resume`: a search stopped after two steps resumes from its journal to the
+/// uninterrupted search's answer, scoring nothing the journal holds again.
+#[test]
+fn tui_resume_continues_a_recorded_search() {
+    let kit = common::tiny_kit(6);
+    let dir = tempfile::tempdir().unwrap();
+    let full = recorded_search(&kit, &dir.path().join("full.journal.jsonl"));
+
+    let journal = dir.path().join("part.journal.jsonl");
+    let plan = worker::JournalPlan {
+        path: journal.clone(),
+        resume: None,
+        mode: None,
+    };
+    let mut b =
+        Bench::start_journaled(&kit, true, params(0.4, 2), dir.path().join("x"), Some(plan));
+    b.key(KeyCode::Char('n'));
+    b.pump_until(|app, e| app.steps.len() == 2 && is_stats(e));
+    b.handle.commands.send(worker::Command::Stop).unwrap();
+    b.handle.thread.join().unwrap();
+    let recorded = lines_of_kind(&journal, "evaluation");
+
+    let plan = worker::JournalPlan {
+        path: journal.clone(),
+        resume: Some(gms::gms::journal::Journal::read(&journal).unwrap()),
+        mode: None,
+    };
+    let mut r =
+        Bench::start_journaled(&kit, true, params(0.4, 2), dir.path().join("x"), Some(plan));
+    r.run_to_end();
+    assert_eq!(trace(&r.app.steps), trace(&full.steps));
+    let status = r
+        .seen
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            WorkerEvent::Journal(s) => Some(s.clone()),
+            _ => None,
+        })
+        .expect("a journal status");
+    assert_eq!(status.recorded, recorded);
+    assert_eq!(status.reevaluated, 0, "nothing recorded was scored again");
+    assert!(status.new > 0);
+}
+
+fn lines_of_kind(path: &std::path::Path, kind: &str) -> usize {
+    let needle = format!("\"kind\":\"{kind}\"");
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(&needle))
+        .count()
+}
+
+/// Issue 10: adapters with different target modules. The heatmap greys the cells the proxy
+/// cannot give, refuses toggling them, keeps them out of row and column edits, and shows the
+/// worker's warning.
+#[test]
+fn cells_the_adapters_do_not_both_adapt_are_greyed() {
+    use gms::model::decoder_config::DecoderArchitecture;
+    use gms::model::random_decoder::{RandomAdapterSpec, RandomDecoderSpec};
+    let spec = RandomDecoderSpec::tiny(DecoderArchitecture::Llama, &common::WORDS, 3, 5);
+    let mut victim = RandomAdapterSpec::tiny(1, "base");
+    victim.targets = vec![Module::Q, Module::K, Module::V, Module::O, Module::D];
+    let mut proxy = RandomAdapterSpec::tiny(2, "base");
+    proxy.targets = vec![Module::Q, Module::V, Module::G, Module::D];
+    let kit = common::tiny_decoder_kit_with(&spec, &victim, &proxy);
+    let out = tempfile::tempdir().unwrap();
+    let mut b = Bench::start(&kit, false, params(0.4, 2), out.path().to_path_buf());
+    assert_eq!(b.app.warnings.len(), 1);
+    assert!(b.message().contains("only QVD"), "{}", b.message());
+    b.key(KeyCode::Char('n'));
+    b.pump_until(|app, e| app.steps.len() == 2 && is_stats(e));
+    let shown = b.app.shown();
+    let k = b.app.modules.iter().position(|&m| m == Module::K).unwrap();
+    assert_eq!(
+        b.app.cell_state(&shown, 0, Module::K),
+        CellState::Unavailable
+    );
+    assert_ne!(
+        b.app.cell_state(&shown, 0, Module::Q),
+        CellState::Unavailable
+    );
+    b.resize(80, 24);
+    insta::assert_snapshot!("greyed_80x24", b.screen(80, 24));
+    b.resize(120, 36);
+    insta::assert_snapshot!("greyed_120x36", b.screen(120, 36));
+
+    // Toggling a greyed cell is refused and says why.
+    for _ in 0..k {
+        b.key(KeyCode::Right);
+    }
+    assert_eq!(b.app.cursor, (0, k));
+    b.key(KeyCode::Enter);
+    assert!(b.app.adopted.is_none(), "nothing edited");
+    assert!(
+        b.message().contains("L0·K cannot be substituted"),
+        "{}",
+        b.message()
+    );
+    // A row toggle edits only the cells the proxy can give.
+    b.key(KeyCode::Char('r'));
+    b.key(KeyCode::Char('r'));
+    let edited = b.app.edited().expect("an edit").clone();
+    let substitutable = b.app.substitutable.clone().unwrap();
+    assert_eq!(edited.intersection(&substitutable), edited);
+}
+
+/// Issue 13 (worker part): the merge baselines run on the search's worker, one method a
+/// unit; without a base only linear (WAG) runs, the others say they need the base.
+#[test]
+fn the_worker_scores_the_merge_baselines() {
+    let kit = common::tiny_kit(2);
+    let out = tempfile::tempdir().unwrap();
+    let mut b = Bench::start(&kit, true, params(0.4, 2), out.path().to_path_buf());
+    b.handle.commands.send(worker::Command::Baselines).unwrap();
+    b.pump_until(|_, e| matches!(e, WorkerEvent::BaselinesDone { .. }));
+    assert_eq!(b.app.baselines.len(), 1);
+    let linear = &b.app.baselines[0];
+    assert_eq!(linear.method, gms::gms::merge::MergeMethod::Linear);
+    assert!(linear.score.proxy.is_some() && linear.score.test.is_some());
+    assert_eq!(b.app.baselines_skipped.len(), 4);
+    assert!(b.app.baselines_skipped[0].1.contains("base"));
 }

@@ -5,11 +5,11 @@ use super::merge::spinner;
 use crate::device::open_device;
 use crate::gms::merge::score::ScoringPaths;
 use crate::gms::merge::{
-    merge_models, score_model, MergeInputs, MergeMethod, MergeParams, ModelScore, ScoringSets,
+    baseline_methods, merge_baseline, score_model, MergeInputs, MergeParams, ModelScore,
+    ScoringSets,
 };
 use crate::gms::report::StrategyReport;
 use crate::gms::search::SearchParams;
-use crate::model::encoder::Classifier;
 use crate::model::{weight_view, LoadedModel};
 use anyhow::bail;
 use clap::Args;
@@ -148,27 +148,16 @@ impl BaselinesCmd {
                 t,
             );
         }
-        let mut skipped = Vec::new();
-        for method in MergeMethod::ALL {
-            if method.needs_base() && self.base.is_none() {
-                skipped.push(method.name());
-                continue;
-            }
-            let params = MergeParams::defaults(method);
-            bar.set_message(format!("merging and scoring {}", params.describe()));
+        let (methods, skipped) = baseline_methods(&inputs);
+        let skipped: Vec<&str> = skipped.iter().map(|(m, _)| m.name()).collect();
+        for method in methods {
+            bar.set_message(format!(
+                "merging and scoring {}",
+                MergeParams::defaults(method).describe()
+            ));
             let t = Instant::now();
-            let merged = merge_models(&inputs, &params)?;
-            let model = Classifier::from_tensors(
-                &victim.folder.config,
-                &merged.f32_tensors(&device)?,
-                &self.victim,
-            )?;
-            push(
-                method.name().into(),
-                params.settings(),
-                score_model(&model, &sets)?,
-                t,
-            );
+            let b = merge_baseline(&inputs, method, &sets, &device)?;
+            push(method.name().into(), b.settings, b.score, t);
         }
         bar.finish_and_clear();
         let victim_score = rows[0].score;

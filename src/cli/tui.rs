@@ -32,6 +32,10 @@ pub struct TuiCmd {
     /// Resume the search a journal recorded (its inputs, α and patience), appending to it.
     #[arg(long, value_name = "JOURNAL")]
     resume: Option<PathBuf>,
+    /// Show a recorded search without loading a model: α and patience replay from the
+    /// record; the first evaluation it lacks loads the models (then appends to the journal).
+    #[arg(long, value_name = "JOURNAL", conflicts_with_all = ["resume", "journal", "demo"])]
+    open: Option<PathBuf>,
 }
 
 impl TuiCmd {
@@ -44,6 +48,9 @@ impl TuiCmd {
 
     /// Opens the workbench.
     pub fn run(self) -> anyhow::Result<()> {
+        if let Some(path) = self.open.clone() {
+            return self.open(path);
+        }
         let resume = self
             .resume
             .as_deref()
@@ -94,6 +101,42 @@ impl TuiCmd {
                 .log
                 .unwrap_or_else(|| std::env::temp_dir().join("gms-tui.log")),
             journal: Some(journal),
+            open: None,
+        })
+    }
+
+    /// `--open JOURNAL`: the recorded search, its inputs, dtype and drops from the header.
+    fn open(self, path: PathBuf) -> anyhow::Result<()> {
+        if self.session.any_given()
+            || self.session.test_clean.is_some()
+            || self.session.test_poison.is_some()
+        {
+            anyhow::bail!(
+                "--open takes the inputs from the journal's header; drop --victim/--proxy/--clean/--suspect/--test-*"
+            );
+        }
+        let journal = crate::gms::journal::Journal::read(&path)?;
+        // Refuse a journal that cannot be replayed before the terminal is taken over.
+        journal.evaluator()?;
+        let h = &journal.header;
+        let dtype = match h.dtype.as_str() {
+            "bf16" => candle_core::DType::BF16,
+            "f16" => candle_core::DType::F16,
+            _ => candle_core::DType::F32,
+        };
+        let (alpha, patience) = journal.last_params();
+        crate::tui::run(TuiOptions {
+            inputs: h.inputs.search_inputs(),
+            device: self.session.device,
+            dtype,
+            drops: h.drops,
+            params: crate::gms::SearchParams::validated(alpha, patience)?,
+            export_dir: self.export_dir,
+            log_file: self
+                .log
+                .unwrap_or_else(|| std::env::temp_dir().join("gms-tui.log")),
+            journal: None,
+            open: Some(journal),
         })
     }
 }

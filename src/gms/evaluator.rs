@@ -15,7 +15,7 @@
 //!   left cannot lift the strategy above it. Rows are counted, never estimated, so no decision
 //!   changes; the partial counts stay cached and are completed if a later question needs them.
 
-use crate::error::Result;
+use crate::error::{GmsError, Result};
 use crate::gms::score::{Baseline, Counts, Drops, Metrics};
 use crate::model::encoder::{argmax_rows, count_matches, BatchInput};
 use crate::model::layered::LayeredClassifier;
@@ -25,6 +25,7 @@ use crate::model::{ModelArchitecture, Module};
 use candle_core::{DType, Device, Tensor};
 use serde::Serialize;
 use std::collections::HashMap;
+use std::path::Path;
 
 /// Hidden states `[set][batch][boundary]`: boundary 0 is the embedding output, boundary `l` the
 /// input of layer `l`, boundary `L` the last layer's output. `None` where the state plan keeps
@@ -185,6 +186,8 @@ impl RecordedResult {
 pub struct Evaluator {
     pair: Box<dyn Pair>,
     sets: [EncodedSet; 2],
+    /// Rows in each batch of the clean and the suspect set (what the records count in).
+    rows: [Vec<usize>; 2],
     baseline_counts: Counts,
     victim_states: LayerStates,
     anchors: Vec<(SubstitutionMatrix, LayerStates)>,
@@ -216,21 +219,17 @@ impl Evaluator {
     ) -> Result<Evaluator> {
         let sets = [clean, suspect];
         let pair = ModelPair::new(victim, donor, &sets)?;
-        // Suspect rows first: while a candidate still carries the backdoor, each suspect hit
-        // lowers its score bound by (1-α)/(n·asr0), more than a clean miss does by
-        // α/(n·acc0), and backdoored candidates miss few clean rows; so early abandonment
-        // triggers sooner this way round.
-        let order = (0..sets[SUSPECT].batches.len())
-            .map(|b| (SUSPECT, b))
-            .chain((0..sets[CLEAN].batches.len()).map(|b| (CLEAN, b)))
-            .collect();
+        let rows = sets
+            .each_ref()
+            .map(|s| s.batches.iter().map(|b| b.labels.len()).collect());
         let mut ev = Evaluator {
             baseline_counts: Counts::default(),
             victim_states: Vec::new(),
             anchors: Vec::new(),
             plan: StatePlan::new(0, 0, 0),
             records: HashMap::new(),
-            order,
+            order: batch_order(&rows),
+            rows,
             layer_cache: true,
             abandonment: true,
             drops: Drops::Relative,
@@ -260,6 +259,61 @@ impl Evaluator {
         ev.baseline_counts = record.counts;
         ev.victim_states = states.expect("states were requested");
         Ok(ev)
+    }
+
+    /// An evaluator that holds no models, only results put in with [`Self::seed`]: it answers
+    /// what its cache holds and fails with [`GmsError::NotRecorded`] for anything else (a
+    /// search opened from its journal, replayed without loading a model). `rows` are the
+    /// proxy sets' rows per batch, as the journal recorded them.
+    pub fn recorded(
+        journal: &Path,
+        record: RecordedPair,
+        baseline_counts: Counts,
+        rows: [Vec<usize>; 2],
+    ) -> Evaluator {
+        let set = |len| EncodedSet {
+            len,
+            batches: Vec::new(),
+            real_tokens: 0,
+        };
+        Evaluator {
+            baseline_counts,
+            victim_states: Vec::new(),
+            anchors: Vec::new(),
+            plan: StatePlan::new(0, 0, 0),
+            records: HashMap::new(),
+            order: batch_order(&rows),
+            rows,
+            // No states to keep: a search's steps then never run a model.
+            layer_cache: false,
+            abandonment: true,
+            drops: record.drops,
+            stats: EvalStats::default(),
+            pair: Box::new(Recorded {
+                journal: journal.to_path_buf(),
+                pair: record,
+            }),
+            updated: None,
+            sets: [
+                set(baseline_counts.clean_total),
+                set(baseline_counts.suspect_total),
+            ],
+        }
+    }
+
+    /// The device the models run on.
+    pub fn device(&self) -> &Device {
+        self.pair.device()
+    }
+
+    /// Whether this evaluator holds models (else it answers only from its cache).
+    pub fn computes(&self) -> bool {
+        self.pair.computes()
+    }
+
+    /// Rows in each batch of the clean and the suspect set, in batch order.
+    pub fn batch_rows(&self) -> [Vec<usize>; 2] {
+        self.rows.clone()
     }
 
     /// Number of transformer layers.
@@ -380,6 +434,9 @@ impl Evaluator {
                 return Ok((r.answer(true, 0, Some(ub)), None));
             }
         }
+        if !self.pair.computes() {
+            return Err(self.pair.not_recorded());
+        }
         let (start, base) = self.base_for(matrix);
         let base = base.clone();
         let partial = self.records.remove(matrix);
@@ -447,6 +504,11 @@ impl Evaluator {
         {
             return Err("set sizes differ from the proxy sets".into());
         }
+        if self.rows[CLEAN].iter().sum::<usize>() != c.clean_total
+            || self.rows[SUSPECT].iter().sum::<usize>() != c.suspect_total
+        {
+            return Err("batch sizes do not add up to the sets".into());
+        }
         for set in [CLEAN, SUSPECT] {
             if recorded.done[set].len() != record.done[set].len() {
                 return Err("batch counts differ from the proxy sets".into());
@@ -454,7 +516,7 @@ impl Evaluator {
             for (b, &d) in recorded.done[set].iter().enumerate() {
                 if d {
                     record.done[set][b] = true;
-                    record.seen[set] += self.sets[set].batches[b].labels.len();
+                    record.seen[set] += self.rows[set][b];
                 }
             }
         }
@@ -559,8 +621,8 @@ impl Evaluator {
     fn new_record(&self) -> Record {
         Record {
             done: [
-                vec![false; self.sets[CLEAN].batches.len()],
-                vec![false; self.sets[SUSPECT].batches.len()],
+                vec![false; self.rows[CLEAN].len()],
+                vec![false; self.rows[SUSPECT].len()],
             ],
             seen: [0, 0],
             counts: Counts {
@@ -606,7 +668,7 @@ impl Evaluator {
             for (&(set, b), (hits, kept)) in round.iter().zip(outcomes) {
                 self.stats.layer_runs += n - start;
                 self.stats.layer_runs_skipped += start;
-                record.add(set, b, self.sets[set].batches[b].labels.len(), hits);
+                record.add(set, b, self.rows[set][b], hits);
                 if let Some(s) = states.as_mut() {
                     s[set][b] = kept;
                 }
@@ -645,6 +707,97 @@ trait Pair: Send + Sync {
     ) -> Result<Vec<(usize, Vec<Option<Tensor>>)>>;
     /// Logits of every batch of `set` under the `matrix` view (a full forward pass).
     fn set_logits(&self, matrix: &SubstitutionMatrix, set: &EncodedSet) -> Result<Vec<Tensor>>;
+    /// Whether it holds models (a [`Recorded`] pair answers from the cache only).
+    fn computes(&self) -> bool {
+        true
+    }
+    /// The error for an evaluation it cannot do.
+    fn not_recorded(&self) -> crate::error::GmsError {
+        unreachable!("a pair with models computes")
+    }
+}
+
+/// What a journal says of the pair it recorded: enough to replay its search from the cache
+/// ([`Evaluator::recorded`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedPair {
+    /// The architecture.
+    pub architecture: ModelArchitecture,
+    /// Layers.
+    pub num_layers: usize,
+    /// The cells the proxy can give.
+    pub substitutable: SubstitutionMatrix,
+    /// How the score measured drops.
+    pub drops: Drops,
+}
+
+/// A pair without models: every forward pass is [`GmsError::NotRecorded`].
+struct Recorded {
+    journal: std::path::PathBuf,
+    pair: RecordedPair,
+}
+
+impl Pair for Recorded {
+    fn architecture(&self) -> ModelArchitecture {
+        self.pair.architecture
+    }
+
+    fn num_layers(&self) -> usize {
+        self.pair.num_layers
+    }
+
+    fn device(&self) -> &Device {
+        &Device::Cpu
+    }
+
+    fn dtype(&self) -> DType {
+        DType::F32
+    }
+
+    fn substitutable(&self) -> &SubstitutionMatrix {
+        &self.pair.substitutable
+    }
+
+    fn embed(&self, _: &BatchInput) -> Result<Tensor> {
+        Err(self.not_recorded())
+    }
+
+    fn run_round(
+        &self,
+        _: &SubstitutionMatrix,
+        _: usize,
+        _: &[(usize, usize)],
+        _: &LayerStates,
+        _: &[EncodedSet; 2],
+        _: Option<StatePlan>,
+    ) -> Result<Vec<(usize, Vec<Option<Tensor>>)>> {
+        Err(self.not_recorded())
+    }
+
+    fn set_logits(&self, _: &SubstitutionMatrix, _: &EncodedSet) -> Result<Vec<Tensor>> {
+        Err(self.not_recorded())
+    }
+
+    fn computes(&self) -> bool {
+        false
+    }
+
+    fn not_recorded(&self) -> GmsError {
+        GmsError::NotRecorded {
+            journal: self.journal.clone(),
+        }
+    }
+}
+
+/// The order batches are run in. Suspect rows first: while a candidate still carries the
+/// backdoor, each suspect hit lowers its score bound by (1-α)/(n·asr0), more than a clean miss
+/// does by α/(n·acc0), and backdoored candidates miss few clean rows; so early abandonment
+/// triggers sooner this way round.
+fn batch_order(rows: &[Vec<usize>; 2]) -> Vec<(usize, usize)> {
+    (0..rows[SUSPECT].len())
+        .map(|b| (SUSPECT, b))
+        .chain((0..rows[CLEAN].len()).map(|b| (CLEAN, b)))
+        .collect()
 }
 
 struct ModelPair<M: LayeredClassifier> {

@@ -9,12 +9,12 @@
 //! flight and leaves at worst one truncated last line, which [`Journal::read`] drops.
 
 use crate::error::{GmsError, Result};
-use crate::gms::evaluator::RecordedResult;
+use crate::gms::evaluator::{Evaluator, RecordedPair, RecordedResult};
 use crate::gms::report::ReportInputs;
-use crate::gms::score::Counts;
+use crate::gms::score::{Counts, Drops};
 use crate::gms::search::{Move, StopReason};
 use crate::model::config::MAX_LAYERS;
-use crate::model::{Module, SubstitutionMatrix};
+use crate::model::{ModelArchitecture, Module, SubstitutionMatrix};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -46,6 +46,14 @@ pub struct Header {
     /// Search mode, when the search has several (absent: the paper's greedy search).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
+    /// How the score measures drops (absent: relative, the paper's).
+    #[serde(default, skip_serializing_if = "is_relative")]
+    pub drops: Drops,
+    /// Rows in each batch of the clean and the suspect proxy set, in batch order (absent in
+    /// journals written before it was recorded): with it, an abandoned evaluation's bound can
+    /// be computed without the models (`gms tui --open`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batches: Option<[Vec<usize>; 2]>,
     /// Evaluation dtype (`f32`, `bf16`, `f16`).
     pub dtype: String,
     /// Compute device, in words.
@@ -103,6 +111,10 @@ pub enum Entry {
         #[serde(default)]
         detail: serde_json::Value,
     },
+}
+
+fn is_relative(d: &Drops) -> bool {
+    *d == Drops::Relative
 }
 
 /// A journal read back.
@@ -236,6 +248,114 @@ impl Journal {
             .rposition(|e| matches!(e, Entry::Step { step: 0, .. }))
             .unwrap_or(0);
         steps[start..].to_vec()
+    }
+
+    /// α and patience in force at the journal's end: the header's, as changed by later
+    /// `params` and `resume` actions.
+    pub fn last_params(&self) -> (f64, usize) {
+        let mut params = (self.header.alpha, self.header.patience);
+        for e in &self.entries {
+            if let Entry::Action { action, detail } = e {
+                if action == "params" || action == "resume" {
+                    let alpha = detail["alpha"].as_f64();
+                    let patience = detail["patience"].as_u64().map(|p| p as usize);
+                    params = (alpha.unwrap_or(params.0), patience.unwrap_or(params.1));
+                }
+            }
+        }
+        params
+    }
+
+    /// The last α sweep the journal records, with the patience in force when it was asked
+    /// for.
+    pub fn last_sweep(&self) -> Option<(Vec<f64>, usize)> {
+        let mut patience = self.header.patience;
+        let mut sweep = None;
+        for e in &self.entries {
+            if let Entry::Action { action, detail } = e {
+                match action.as_str() {
+                    "params" | "resume" => {
+                        if let Some(p) = detail["patience"].as_u64() {
+                            patience = p as usize;
+                        }
+                    }
+                    "sweep" => {
+                        let alphas: Option<Vec<f64>> = detail["alphas"]
+                            .as_array()
+                            .map(|a| a.iter().filter_map(|v| v.as_f64()).collect());
+                        sweep = alphas.map(|a| (a, patience));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        sweep
+    }
+
+    /// The cells the proxy can give: a search's step 0 substitutes exactly those (every
+    /// cell when the journal has no step yet).
+    pub fn substitutable(&self) -> SubstitutionMatrix {
+        let n = self.header.num_layers;
+        self.entries
+            .iter()
+            .find_map(|e| match e {
+                Entry::Step { step: 0, cells, .. } => SubstitutionMatrix::from_cells(n, cells),
+                _ => None,
+            })
+            .unwrap_or_else(|| SubstitutionMatrix::full(&self.header.modules, n))
+    }
+
+    /// An evaluator without models that answers from this journal's evaluations
+    /// ([`Evaluator::recorded`]): a recorded search replays on it, under any α or patience,
+    /// as far as the record reaches.
+    pub fn evaluator(&self) -> Result<Evaluator> {
+        let h = &self.header;
+        let unusable = |problem: String| {
+            GmsError::bad_file(
+                &self.path,
+                problem,
+                "resume it with --resume (which loads the models), or record the search again",
+            )
+        };
+        let architecture = ModelArchitecture::from_hf_class(&h.architecture)
+            .ok_or_else(|| unusable(format!("unknown architecture {}", h.architecture)))?;
+        let rows = h.batches.clone().ok_or_else(|| {
+            unusable("recorded before journals kept the proxy sets' batch sizes".into())
+        })?;
+        let pair = RecordedPair {
+            architecture,
+            num_layers: h.num_layers,
+            substitutable: self.substitutable(),
+            drops: h.drops,
+        };
+        let mut ev = Evaluator::recorded(&self.path, pair, h.baseline, rows);
+        self.seed(&mut ev)?;
+        Ok(ev)
+    }
+
+    /// Puts every recorded evaluation into `ev`'s cache (the resume path and `--open`):
+    /// returns how many, and the cell sets recorded complete. A record that cannot come from
+    /// `ev`'s proxy sets is an error naming the journal.
+    pub fn seed(
+        &self,
+        ev: &mut Evaluator,
+    ) -> Result<(usize, std::collections::HashSet<SubstitutionMatrix>)> {
+        let mut complete = std::collections::HashSet::new();
+        let mut n = 0;
+        for (matrix, result) in self.recorded() {
+            ev.seed(&matrix, &result).map_err(|problem| {
+                GmsError::bad_file(
+                    &self.path,
+                    format!("a recorded evaluation does not fit the proxy sets ({problem})"),
+                    "start a new search",
+                )
+            })?;
+            if result.is_complete() {
+                complete.insert(matrix);
+            }
+            n += 1;
+        }
+        Ok((n, complete))
     }
 }
 

@@ -51,6 +51,9 @@ pub enum Command {
         /// Where the purified model folder goes, if wanted.
         model: Option<PathBuf>,
     },
+    /// Merge and score every merge baseline at its defaults (`gms baselines`' rows), one
+    /// method a unit between other work; each is reported as [`WorkerEvent::Baseline`].
+    Baselines,
     /// End the worker.
     Stop,
 }
@@ -118,6 +121,13 @@ pub enum WorkerEvent {
     },
     /// The sweep is done.
     SweepDone,
+    /// One merge baseline scored ([`Command::Baselines`]).
+    Baseline(crate::gms::merge::BaselineScore),
+    /// Every baseline that could run has; the others, with why not (method name, reason).
+    BaselinesDone {
+        /// Methods not run, with the reason.
+        skipped: Vec<(String, String)>,
+    },
     /// Files written by an export.
     Exported {
         /// The strategy JSON.
@@ -144,8 +154,38 @@ pub enum WorkerEvent {
     },
     /// Where the search journal stands (sent when the search starts and when it finishes).
     Journal(JournalStatus),
+    /// Where the models stand, for a search opened from its journal ([`spawn_opened`]).
+    Models(ModelsStatus),
     /// The worker ended.
     Stopped,
+}
+
+/// Where the models stand for a search opened from its journal.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ModelsStatus {
+    /// Replaying from the journal; nothing is loaded.
+    Record {
+        /// The journal.
+        journal: PathBuf,
+    },
+    /// Loading them for an evaluation the journal does not hold.
+    Loading,
+    /// Loaded and checked against the journal: new evaluations are computed and journaled.
+    Loaded {
+        /// Compute device.
+        device: String,
+        /// Victim on the test sets, when given.
+        victim_test: Option<TestMetrics>,
+        /// Things to know about the pair (as in [`WorkerEvent::Ready`]).
+        warnings: Vec<String>,
+    },
+    /// They cannot be loaded (an input changed since the journal was recorded, or is
+    /// missing): the search stays read-only.
+    Unavailable {
+        /// Why, in one line.
+        reason: String,
+    },
 }
 
 /// The error event for `e`, keeping its exit class.
@@ -211,6 +251,17 @@ impl JournalSink {
                         "resume with the inputs the journal was recorded with, or start a new search",
                     ));
                 }
+                if h.drops != session.evaluator.drops {
+                    return Err(GmsError::bad_file(
+                        &journal.path,
+                        format!(
+                            "recorded with --drops {}; this search measures drops {}",
+                            h.drops.name(),
+                            session.evaluator.drops.name()
+                        ),
+                        format!("resume with --drops {}", h.drops.name()),
+                    ));
+                }
                 if h.dtype != dtype || h.num_layers != session.evaluator.num_layers() {
                     return Err(GmsError::bad_file(
                         &journal.path,
@@ -223,24 +274,9 @@ impl JournalSink {
                         "resume with the journal's --dtype",
                     ));
                 }
-                for (matrix, result) in journal.recorded() {
-                    session
-                        .evaluator
-                        .seed(&matrix, &result)
-                        .map_err(|problem| {
-                            GmsError::bad_file(
-                                &journal.path,
-                                format!(
-                                    "a recorded evaluation does not fit the proxy sets ({problem})"
-                                ),
-                                "start a new search",
-                            )
-                        })?;
-                    if result.is_complete() {
-                        recorded_complete.insert(matrix);
-                    }
-                    status.recorded += 1;
-                }
+                let (recorded, complete) = journal.seed(&mut session.evaluator)?;
+                status.recorded = recorded;
+                recorded_complete = complete;
                 let mut w = JournalWriter::append_to(
                     &plan.path,
                     journal.dropped_tail.then_some(journal.complete_len),
@@ -261,6 +297,8 @@ impl JournalSink {
                     modules: session.evaluator.modules().to_vec(),
                     inputs,
                     baseline: session.evaluator.baseline_counts(),
+                    drops: session.evaluator.drops,
+                    batches: Some(session.evaluator.batch_rows()),
                     alpha: params.alpha,
                     patience: params.patience,
                     mode: plan.mode,
@@ -394,8 +432,13 @@ pub fn spawn_journaled(
             });
             match loaded {
                 Ok((session, sink)) => {
-                    let mut w =
-                        Worker::new(session, options, ev_tx.clone(), cmd_rx, Box::new(write));
+                    let mut w = Worker::new(
+                        Backend::Loaded(Box::new(session)),
+                        options,
+                        ev_tx.clone(),
+                        cmd_rx,
+                        Box::new(write),
+                    );
                     w.journal = sink;
                     w.run()
                 }
@@ -413,8 +456,123 @@ pub fn spawn_journaled(
     }
 }
 
+/// Loads the session a search opened from its journal needs for a new evaluation.
+pub type Loader = Box<dyn FnOnce() -> Result<Session> + Send>;
+
+/// Opens a recorded search: replays it from `journal` without loading a model (the heatmap,
+/// the steps, the recorded α sweep; α and patience replay from the record), and calls `load`
+/// only when a command needs an evaluation the journal does not hold. The loaded session is
+/// checked against the journal's fingerprints and seeded from it as `--resume` does, and the
+/// journal is appended to from then on; inputs that changed or are missing leave the search
+/// read-only ([`ModelsStatus::Unavailable`]).
+pub fn spawn_opened(
+    journal: Journal,
+    load: impl FnOnce() -> Result<Session> + Send + 'static,
+    write: impl FnMut(&ExportFiles<'_>) -> Result<()> + Send + 'static,
+) -> WorkerHandle {
+    let (cmd_tx, cmd_rx) = unbounded_channel();
+    let (ev_tx, ev_rx) = unbounded_channel();
+    let thread = std::thread::Builder::new()
+        .name("gms-search".into())
+        .spawn(move || {
+            match journal.evaluator() {
+                Ok(evaluator) => {
+                    let (alpha, patience) = journal.last_params();
+                    let options = WorkerOptions {
+                        params: SearchParams { alpha, patience },
+                        running: false,
+                        test_at_end: true,
+                    };
+                    let backend = Backend::Record(Box::new(RecordBackend {
+                        evaluator,
+                        journal,
+                        load: Some(Box::new(load)),
+                        unavailable: None,
+                    }));
+                    Worker::new(backend, options, ev_tx.clone(), cmd_rx, Box::new(write)).run()
+                }
+                Err(e) => {
+                    let _ = ev_tx.send(error_event(&e));
+                }
+            }
+            let _ = ev_tx.send(WorkerEvent::Stopped);
+        })
+        .expect("the OS can start a thread");
+    WorkerHandle {
+        commands: cmd_tx,
+        events: ev_rx,
+        thread,
+    }
+}
+
+/// What the worker evaluates with: a loaded session, or a journal's record.
+enum Backend {
+    /// Models and datasets loaded.
+    Loaded(Box<Session>),
+    /// A search opened from its journal: no model loaded yet.
+    Record(Box<RecordBackend>),
+}
+
+struct RecordBackend {
+    /// Answers from the journal's evaluations only ([`Journal::evaluator`]).
+    evaluator: crate::gms::evaluator::Evaluator,
+    journal: Journal,
+    /// Loads the models; `None` once it failed (the search stays read-only).
+    load: Option<Loader>,
+    /// Why the models could not be loaded, once that failed.
+    unavailable: Option<String>,
+}
+
+impl Backend {
+    fn evaluator(&self) -> &crate::gms::evaluator::Evaluator {
+        match self {
+            Backend::Loaded(s) => &s.evaluator,
+            Backend::Record(r) => &r.evaluator,
+        }
+    }
+
+    fn evaluator_mut(&mut self) -> &mut crate::gms::evaluator::Evaluator {
+        match self {
+            Backend::Loaded(s) => &mut s.evaluator,
+            Backend::Record(r) => &mut r.evaluator,
+        }
+    }
+
+    /// Test-set scores; none from a record (they need the models).
+    fn test_metrics(&mut self, matrix: &SubstitutionMatrix) -> Result<Option<TestMetrics>> {
+        match self {
+            Backend::Loaded(s) => s.test_metrics(matrix),
+            Backend::Record(_) => Ok(None),
+        }
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        match self {
+            Backend::Loaded(s) => s.warnings.clone(),
+            Backend::Record(_) => Vec::new(),
+        }
+    }
+
+    fn device_name(&self) -> String {
+        match self {
+            Backend::Loaded(s) => s.device_name.clone(),
+            Backend::Record(_) => "no models loaded".into(),
+        }
+    }
+
+    /// The loaded session, or the error that says it is needed.
+    fn session(&mut self) -> Result<&mut Session> {
+        match self {
+            Backend::Loaded(s) => Ok(s),
+            Backend::Record(r) => Err(GmsError::NotRecorded {
+                journal: r.journal.path.clone(),
+            }),
+        }
+    }
+}
+
 struct Worker {
-    session: Session,
+    backend: Backend,
     search: GreedySearch,
     options: WorkerOptions,
     running: bool,
@@ -429,6 +587,17 @@ struct Worker {
     sweep_turn: bool,
     /// The search journal, when one is kept.
     journal: Option<JournalSink>,
+    /// Merge baselines being computed.
+    baselines: Option<BaselineJob>,
+}
+
+/// [`Command::Baselines`] in progress: the merge inputs and scoring sets, the methods left.
+struct BaselineJob {
+    inputs: crate::gms::merge::MergeInputs,
+    sets: crate::gms::merge::ScoringSets,
+    device: candle_core::Device,
+    pending: Vec<crate::gms::merge::MergeMethod>,
+    skipped: Vec<(String, String)>,
 }
 
 /// An α sweep in progress: one search per α, advanced a unit at a time between commands.
@@ -440,15 +609,15 @@ struct Sweep {
 
 impl Worker {
     fn new(
-        session: Session,
+        backend: Backend,
         options: WorkerOptions,
         events: UnboundedSender<WorkerEvent>,
         commands: UnboundedReceiver<Command>,
         write: ExportWriter,
     ) -> Worker {
-        let search = GreedySearch::new(options.params, session.evaluator.num_layers());
+        let search = GreedySearch::new(options.params, backend.evaluator().num_layers());
         Worker {
-            session,
+            backend,
             search,
             running: options.running,
             options,
@@ -460,6 +629,7 @@ impl Worker {
             write,
             sweep_turn: false,
             journal: None,
+            baselines: None,
         }
     }
 
@@ -468,8 +638,8 @@ impl Worker {
     }
 
     fn run(mut self) {
-        let empty = SubstitutionMatrix::empty(self.session.evaluator.num_layers());
-        let victim_test = match self.session.test_metrics(&empty) {
+        let empty = SubstitutionMatrix::empty(self.backend.evaluator().num_layers());
+        let victim_test = match self.backend.test_metrics(&empty) {
             Ok(t) => t,
             Err(e) => {
                 self.send(error_event(&e));
@@ -477,21 +647,27 @@ impl Worker {
             }
         };
         self.send(WorkerEvent::Ready {
-            baseline: self.session.evaluator.baseline(),
-            baseline_counts: self.session.evaluator.baseline_counts(),
+            baseline: self.backend.evaluator().baseline(),
+            baseline_counts: self.backend.evaluator().baseline_counts(),
             victim_test,
-            num_layers: self.session.evaluator.num_layers(),
-            modules: self.session.evaluator.modules().to_vec(),
-            substitutable: self.session.evaluator.substitutable().clone(),
-            warnings: self.session.warnings.clone(),
-            drops: self.session.evaluator.drops,
-            device: self.session.device_name.clone(),
+            num_layers: self.backend.evaluator().num_layers(),
+            modules: self.backend.evaluator().modules().to_vec(),
+            substitutable: self.backend.evaluator().substitutable().clone(),
+            warnings: self.backend.warnings(),
+            drops: self.backend.evaluator().drops,
+            device: self.backend.device_name(),
             params: self.options.params,
         });
         self.send_journal_status();
         self.send(WorkerEvent::Running {
             running: self.running,
         });
+        if let Backend::Record(r) = &self.backend {
+            let journal = r.journal.path.clone();
+            self.replay_cached();
+            self.replay_recorded_sweep();
+            self.send(WorkerEvent::Models(ModelsStatus::Record { journal }));
+        }
         while !self.stop {
             while let Ok(cmd) = self.commands.try_recv() {
                 self.handle(cmd);
@@ -502,18 +678,29 @@ impl Worker {
             let busy = (self.running || self.stepping) && self.search.finished().is_none();
             // A sweep and a moving search take turns; commands act between any two units.
             self.sweep_turn = !self.sweep_turn;
-            if self.sweep.is_some() && (self.sweep_turn || !busy) {
+            if self.baselines.is_some() {
+                if let Err(e) = self.advance_baselines() {
+                    self.baselines = None;
+                    self.send(error_event(&e));
+                }
+            } else if self.sweep.is_some() && (self.sweep_turn || !busy) {
                 let swept = self.advance_sweep();
                 self.journal(&[]);
                 if let Err(e) = swept {
-                    self.sweep = None;
-                    self.send(error_event(&e));
+                    // The unit did not happen; with the models loaded it runs again.
+                    if !self.load_models_for(&e) {
+                        self.sweep = None;
+                        self.send(self.failure_event(&e));
+                    }
                 }
             } else if busy {
                 if let Err(e) = self.advance() {
-                    self.send(error_event(&e));
-                    self.running = false;
-                    self.stepping = false;
+                    if !self.load_models_for(&e) {
+                        self.send(self.failure_event(&e));
+                        self.running = false;
+                        self.stepping = false;
+                        self.send(WorkerEvent::Running { running: false });
+                    }
                 }
             } else {
                 if self.running {
@@ -534,7 +721,7 @@ impl Worker {
         let Some(sink) = self.journal.as_mut() else {
             return;
         };
-        if let Err(e) = sink.record(&mut self.session.evaluator, events) {
+        if let Err(e) = sink.record(self.backend.evaluator_mut(), events) {
             self.journal = None;
             self.send(error_event(&e));
         }
@@ -558,7 +745,7 @@ impl Worker {
     }
 
     fn advance(&mut self) -> Result<()> {
-        let events = self.search.advance(&mut self.session.evaluator)?;
+        let events = self.search.advance(self.backend.evaluator_mut())?;
         self.journal(&events);
         if events
             .iter()
@@ -574,7 +761,7 @@ impl Worker {
                     let matrix = best.matrix.clone();
                     self.send(WorkerEvent::Search(e));
                     if self.options.test_at_end {
-                        if let Some(test) = self.session.test_metrics(&matrix)? {
+                        if let Some(test) = self.backend.test_metrics(&matrix)? {
                             self.send(WorkerEvent::FinalTest { test });
                         }
                     }
@@ -585,7 +772,7 @@ impl Worker {
             self.send(WorkerEvent::Search(e));
         }
         self.send(WorkerEvent::Stats {
-            stats: self.session.evaluator.stats,
+            stats: self.backend.evaluator().stats,
         });
         Ok(())
     }
@@ -594,20 +781,125 @@ impl Worker {
         // A finished search stopped by itself, not by a pause: the new one goes on after the
         // replay. A search the user paused stays paused.
         let go_on = self.search.finished().is_some();
-        self.search = GreedySearch::new(params, self.session.evaluator.num_layers());
+        self.search = GreedySearch::new(params, self.backend.evaluator().num_layers());
         self.send(WorkerEvent::Restarted { params });
         if go_on && !self.running {
             self.running = true;
             self.send(WorkerEvent::Running { running: true });
         }
-        // Replay what the cache already answers, whatever the running state.
+        self.replay_cached();
+    }
+
+    /// Advances the search as far as the cache answers, whatever the running state.
+    fn replay_cached(&mut self) {
         while self.search.finished().is_none()
-            && self.search.next_is_cached(&self.session.evaluator)
+            && self.search.next_is_cached(self.backend.evaluator())
         {
             if let Err(e) = self.advance() {
                 self.send(error_event(&e));
                 break;
             }
+        }
+    }
+
+    /// A search opened from its journal: the journal's last α sweep, each α's search replayed
+    /// from the record (an α the record does not finish is left out).
+    fn replay_recorded_sweep(&mut self) {
+        let Backend::Record(r) = &self.backend else {
+            return;
+        };
+        let Some((alphas, patience)) = r.journal.last_sweep() else {
+            return;
+        };
+        let layers = self.backend.evaluator().num_layers();
+        for alpha in alphas {
+            let mut s = GreedySearch::new(SearchParams { alpha, patience }, layers);
+            while s.finished().is_none() && s.next_is_cached(self.backend.evaluator()) {
+                if s.advance(self.backend.evaluator_mut()).is_err() {
+                    break;
+                }
+            }
+            if let (Some(_), Some(best)) = (s.finished(), s.best()) {
+                self.send(WorkerEvent::SweepPoint {
+                    alpha,
+                    best: best.clone(),
+                    test: None,
+                });
+            }
+        }
+        self.send(WorkerEvent::SweepDone);
+        self.send(WorkerEvent::Stats {
+            stats: self.backend.evaluator().stats,
+        });
+    }
+
+    /// After `e`: when it is [`GmsError::NotRecorded`] and the models can be loaded, loads
+    /// them (checked against the journal and seeded from it, as `--resume` does) so the work
+    /// can run again; whether it can.
+    fn load_models_for(&mut self, e: &GmsError) -> bool {
+        if !matches!(e, GmsError::NotRecorded { .. }) {
+            return false;
+        }
+        let Backend::Record(r) = &mut self.backend else {
+            return false;
+        };
+        let Some(load) = r.load.take() else {
+            return false;
+        };
+        let plan = JournalPlan {
+            path: r.journal.path.clone(),
+            resume: Some(r.journal.clone()),
+            mode: r.journal.header.mode.clone(),
+        };
+        let stats = r.evaluator.stats;
+        self.send(WorkerEvent::Models(ModelsStatus::Loading));
+        let params = self.search.params();
+        let opened = load().and_then(|mut session| {
+            let sink = JournalSink::open(&mut session, params, plan)?;
+            Ok((session, sink))
+        });
+        match opened {
+            Ok((mut session, sink)) => {
+                // The counters go on from the replay's.
+                session.evaluator.stats = stats;
+                let empty = SubstitutionMatrix::empty(session.evaluator.num_layers());
+                let victim_test = session.test_metrics(&empty);
+                let (device, warnings) = (session.device_name.clone(), session.warnings.clone());
+                self.backend = Backend::Loaded(Box::new(session));
+                self.journal = Some(sink);
+                match victim_test {
+                    Ok(victim_test) => self.send(WorkerEvent::Models(ModelsStatus::Loaded {
+                        device,
+                        victim_test,
+                        warnings,
+                    })),
+                    Err(e) => self.send(error_event(&e)),
+                }
+                self.send_journal_status();
+                true
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                if let Backend::Record(r) = &mut self.backend {
+                    r.unavailable = Some(reason.clone());
+                }
+                self.send(WorkerEvent::Models(ModelsStatus::Unavailable { reason }));
+                false
+            }
+        }
+    }
+
+    /// The error event for `e`; an evaluation a read-only record cannot give says why.
+    fn failure_event(&self, e: &GmsError) -> WorkerEvent {
+        match (&self.backend, e) {
+            (Backend::Record(r), GmsError::NotRecorded { .. }) => WorkerEvent::Error {
+                message: format!(
+                    "read-only: this needs an evaluation the journal does not hold, and the models cannot be loaded ({})",
+                    r.unavailable.as_deref().unwrap_or("no loader")
+                ),
+                class: e.class(),
+            },
+            _ => error_event(e),
         }
     }
 
@@ -627,6 +919,7 @@ impl Worker {
                     Some(("evaluate", serde_json::json!({"cells": matrix.cells()})))
                 }
                 Command::Sweep(alphas) => Some(("sweep", serde_json::json!({"alphas": alphas}))),
+                Command::Baselines => Some(("baselines", serde_json::json!({}))),
                 Command::Export {
                     matrix,
                     json,
@@ -644,11 +937,17 @@ impl Worker {
                 self.journal_action(action, detail);
             }
         }
+        let retry = cmd.clone();
         let result = self.handle_command(cmd);
         // Evaluations a command caused (a pin, an export's scoring) are journaled too.
         self.journal(&[]);
         if let Err(e) = result {
-            self.send(error_event(&e));
+            // A search opened from its journal: with the models loaded, the command runs again.
+            if self.load_models_for(&e) {
+                self.handle(retry);
+            } else {
+                self.send(self.failure_event(&e));
+            }
         }
     }
 
@@ -697,6 +996,7 @@ impl Worker {
                 json,
                 model,
             } => self.export(matrix, search, sweep, json, model),
+            Command::Baselines => self.start_baselines(),
             Command::Stop => {
                 self.stop = true;
                 Ok(())
@@ -705,12 +1005,12 @@ impl Worker {
     }
 
     fn evaluate(&mut self, tag: u64, matrix: SubstitutionMatrix) -> Result<()> {
-        let counts = self.session.evaluator.evaluate(&matrix, None)?.counts;
+        let counts = self.backend.evaluator_mut().evaluate(&matrix, None)?.counts;
         let metrics = self
-            .session
-            .evaluator
+            .backend
+            .evaluator()
             .metrics(self.search.params().alpha, &counts);
-        let test = self.session.test_metrics(&matrix)?;
+        let test = self.backend.test_metrics(&matrix)?;
         self.send(WorkerEvent::Evaluated {
             tag,
             matrix,
@@ -718,14 +1018,73 @@ impl Worker {
             test,
         });
         self.send(WorkerEvent::Stats {
-            stats: self.session.evaluator.stats,
+            stats: self.backend.evaluator().stats,
         });
+        Ok(())
+    }
+
+    /// Opens the merge inputs and encodes the sets for [`Command::Baselines`].
+    fn start_baselines(&mut self) -> Result<()> {
+        use crate::gms::merge::{baseline_methods, MergeInputs, MergeMethod, ScoringSets};
+        let session = self.backend.session()?;
+        let crate::model::ModelSource::Encoder(victim) = &session.victim else {
+            let skipped = MergeMethod::ALL
+                .iter()
+                .map(|m| {
+                    (
+                        m.name().to_string(),
+                        "merge baselines are computed for encoder classifiers only".to_string(),
+                    )
+                })
+                .collect();
+            self.send(WorkerEvent::BaselinesDone { skipped });
+            return Ok(());
+        };
+        let i = &session.inputs;
+        let device = session.evaluator.device().clone();
+        let inputs = MergeInputs::open(&i.victim, &i.proxy, None)?;
+        let encoder = crate::model::tokenize::TextEncoder::load(&victim.dir, &victim.config)?;
+        let paths = crate::gms::merge::score::ScoringPaths {
+            clean: Some(&i.clean),
+            suspect: Some(&i.suspect),
+            test_clean: i.test_clean.as_deref(),
+            test_poison: i.test_poison.as_deref(),
+        };
+        let sets = ScoringSets::load(&encoder, victim.config.num_labels, &paths, &device)?;
+        let (pending, skipped) = baseline_methods(&inputs);
+        self.baselines = Some(BaselineJob {
+            inputs,
+            sets,
+            device,
+            pending,
+            skipped: skipped
+                .into_iter()
+                .map(|(m, why)| (m.name().to_string(), why))
+                .collect(),
+        });
+        Ok(())
+    }
+
+    /// One baseline merged and scored, or the end of the job.
+    fn advance_baselines(&mut self) -> Result<()> {
+        let Some(job) = self.baselines.as_mut() else {
+            return Ok(());
+        };
+        if job.pending.is_empty() {
+            let skipped = std::mem::take(&mut job.skipped);
+            self.baselines = None;
+            self.send(WorkerEvent::BaselinesDone { skipped });
+            return Ok(());
+        }
+        let method = job.pending.remove(0);
+        let b = crate::gms::merge::merge_baseline(&job.inputs, method, &job.sets, &job.device)?;
+        self.send(WorkerEvent::Baseline(b));
         Ok(())
     }
 
     /// One unit of the sweep: a unit of the current α's search, or the report of a finished α.
     fn advance_sweep(&mut self) -> Result<()> {
-        let layers = self.session.evaluator.num_layers();
+        let layers = self.backend.evaluator().num_layers();
         let patience = self.search.params().patience;
         let Some(sweep) = self.sweep.as_mut() else {
             return Ok(());
@@ -742,7 +1101,7 @@ impl Worker {
             }
             return Ok(());
         };
-        search.advance(&mut self.session.evaluator)?;
+        search.advance(self.backend.evaluator_mut())?;
         if search.finished().is_none() {
             return Ok(());
         }
@@ -750,10 +1109,10 @@ impl Worker {
         let best = search.best().expect("finished").clone();
         sweep.search = None;
         sweep.next += 1;
-        let test = self.session.test_metrics(&best.matrix)?;
+        let test = self.backend.test_metrics(&best.matrix)?;
         self.send(WorkerEvent::SweepPoint { alpha, best, test });
         self.send(WorkerEvent::Stats {
-            stats: self.session.evaluator.stats,
+            stats: self.backend.evaluator().stats,
         });
         Ok(())
     }
@@ -769,8 +1128,8 @@ impl Worker {
         // The answer of another α: replay that search (from the cache) for its own trace.
         let replayed = match (&matrix, search) {
             (None, Some(p)) => {
-                let mut s = GreedySearch::new(p, self.session.evaluator.num_layers());
-                s.run(&mut self.session.evaluator, |_| {})?;
+                let mut s = GreedySearch::new(p, self.backend.evaluator().num_layers());
+                s.run(self.backend.evaluator_mut(), |_| {})?;
                 Some(s)
             }
             _ => None,
@@ -794,8 +1153,9 @@ impl Worker {
             Origin::Greedy => (answer.trace().to_vec(), answer.evaluations()),
             Origin::Manual => (Vec::new(), 1),
         };
+        let session = self.backend.session()?;
         let mut report = StrategyReport::build(
-            &mut self.session,
+            session,
             ReportParts {
                 matrix: &matrix,
                 origin,
@@ -810,8 +1170,8 @@ impl Worker {
             report: &report,
             json: &json,
             model: model.as_deref(),
-            victim: &self.session.victim,
-            proxy: &self.session.proxy,
+            victim: &session.victim,
+            proxy: &session.proxy,
         })?;
         self.send(WorkerEvent::Exported { json, model });
         Ok(())

@@ -13,7 +13,7 @@ use crate::gms::search::{
     candidates, CandidateReport, Point, SearchEvent, SearchParams, StopReason, TraceStep,
 };
 use crate::gms::session::TestMetrics;
-use crate::gms::worker::{Command, WorkerEvent};
+use crate::gms::worker::{Command, ModelsStatus, WorkerEvent};
 use crate::model::{Module, SubstitutionMatrix};
 use crate::tui::action::Action;
 use crate::tui::keymap;
@@ -75,6 +75,9 @@ pub enum CellState {
     Evaluating,
     /// Dropped by the last greedy step.
     JustRemoved,
+    /// Not substitutable: the proxy cannot give it (two adapters that do not both adapt the
+    /// module there); never searched, and edits leave it alone.
+    Unavailable,
 }
 
 /// Where a strategy on screen comes from.
@@ -250,6 +253,10 @@ pub struct App {
     pub num_layers: usize,
     /// The architecture's modules, the heatmap's columns (the encoder's until loaded).
     pub modules: Vec<Module>,
+    /// The cells the proxy can give (`None` until loaded).
+    pub substitutable: Option<SubstitutionMatrix>,
+    /// What the worker said to know about the pair (adapters with different target modules).
+    pub warnings: Vec<String>,
     /// How the session's score measures drops.
     pub drops: score::Drops,
     /// Compute device, as the worker names it.
@@ -312,6 +319,12 @@ pub struct App {
     pub log_file: Option<PathBuf>,
     /// Files written so far, newest last, with the strategy each holds.
     pub written: Vec<(PathBuf, SubstitutionMatrix)>,
+    /// For a search opened from its journal (`--open`): where its models stand.
+    pub models: Option<ModelsStatus>,
+    /// Merge baselines the worker scored ([`Command::Baselines`]), in method order.
+    pub baselines: Vec<crate::gms::merge::BaselineScore>,
+    /// Merge methods the worker did not run, with why.
+    pub baselines_skipped: Vec<(String, String)>,
     known: HashMap<SubstitutionMatrix, Known>,
     replaying: bool,
     exports_pending: Vec<write::PendingExport>,
@@ -329,6 +342,8 @@ impl App {
             victim_test: None,
             num_layers: 0,
             modules: crate::model::ENCODER_MODULES.to_vec(),
+            substitutable: None,
+            warnings: Vec::new(),
             drops: score::Drops::Relative,
             device: String::new(),
             running: false,
@@ -360,6 +375,9 @@ impl App {
             size: Rect::new(0, 0, 100, 30),
             log_file: None,
             written: Vec::new(),
+            models: None,
+            baselines: Vec::new(),
+            baselines_skipped: Vec::new(),
             known: HashMap::new(),
             replaying: false,
             exports_pending: Vec::new(),
@@ -501,11 +519,16 @@ impl App {
         if !self.ready() || self.finished.is_some() || !(self.running || self.stepping) {
             return None;
         }
-        match self.current() {
+        let m = match self.current() {
             None => Some(SubstitutionMatrix::full(&self.modules, self.num_layers)),
             Some(p) => candidates(&p.modules, &p.layers)
                 .get(self.candidates.len())
                 .map(|c| c.matrix(self.num_layers)),
+        };
+        // The search scores only the cells the proxy can give.
+        match (m, &self.substitutable) {
+            (Some(m), Some(s)) => Some(m.intersection(s)),
+            (m, _) => m,
         }
     }
 
@@ -513,6 +536,9 @@ impl App {
     /// candidate in flight and the last step's drop.
     pub fn cell_state(&self, shown: &Strategy, layer: usize, module: Module) -> CellState {
         let on = shown.matrix.get(layer, module);
+        if !on && !self.can_substitute(layer, module) {
+            return CellState::Unavailable;
+        }
         if let Source::Live { .. } = shown.source {
             if self.in_flight().is_some_and(|m| m.get(layer, module) != on) {
                 return CellState::Evaluating;
@@ -527,6 +553,13 @@ impl App {
         } else {
             CellState::Kept
         }
+    }
+
+    /// Whether the proxy can give cell (`layer`, `module`).
+    pub fn can_substitute(&self, layer: usize, module: Module) -> bool {
+        self.substitutable
+            .as_ref()
+            .is_none_or(|s| s.get(layer, module))
     }
 
     /// What is known of `matrix`'s scores.
@@ -683,9 +716,12 @@ impl App {
                 drops,
                 device,
                 params,
+                substitutable,
+                warnings,
                 ..
             } => {
                 self.drops = drops;
+                self.substitutable = Some(substitutable);
                 self.baseline = Some(baseline);
                 self.victim_test = victim_test;
                 self.num_layers = num_layers;
@@ -694,8 +730,13 @@ impl App {
                 self.params = params;
                 self.sweep_patience = params.patience;
                 self.cursor = (0, 0);
-                // Whatever was said while loading ("still loading…") is over now.
+                // Whatever was said while loading ("still loading…") is over now; what the
+                // pair needs known comes first.
                 self.message = None;
+                if let Some(w) = warnings.first() {
+                    self.say(w.clone(), Level::Warn);
+                }
+                self.warnings = warnings;
                 self.learn(
                     &SubstitutionMatrix::empty(num_layers),
                     Some((baseline.acc, baseline.asr)),
@@ -819,10 +860,13 @@ impl App {
                         self.sweep_selected = i;
                     }
                 }
-                self.say(
-                    "α sweep done · tab to the trade-off list, ←→ to choose, enter adopts, w writes",
-                    Level::Info,
-                );
+                // A record's sweep comes with its opening, whose message says more.
+                if !self.record_only() {
+                    self.say(
+                        "α sweep done · tab to the trade-off list, ←→ to choose, enter adopts, w writes",
+                        Level::Info,
+                    );
+                }
             }
             WorkerEvent::Exported { json, model } => self.exported(json, model),
             WorkerEvent::FinalTest { test } => {
@@ -833,6 +877,9 @@ impl App {
             }
             WorkerEvent::Stats { stats } => self.stats = stats,
             WorkerEvent::Journal(_) => {}
+            WorkerEvent::Models(m) => self.models_changed(m),
+            WorkerEvent::Baseline(b) => self.baselines.push(b),
+            WorkerEvent::BaselinesDone { skipped } => self.baselines_skipped = skipped,
             WorkerEvent::Error { message, .. } => {
                 self.sweeping = false;
                 self.stepping = false;
@@ -841,6 +888,55 @@ impl App {
             }
             WorkerEvent::Stopped => self.stopped = true,
         }
+    }
+
+    /// Whether the search shows a journal's record with no model loaded.
+    pub fn record_only(&self) -> bool {
+        matches!(
+            self.models,
+            Some(ModelsStatus::Record { .. } | ModelsStatus::Unavailable { .. })
+        )
+    }
+
+    fn models_changed(&mut self, m: ModelsStatus) {
+        match &m {
+            ModelsStatus::Record { journal } => {
+                let name = journal.file_name().map_or_else(
+                    || journal.display().to_string(),
+                    |f| f.to_string_lossy().into_owned(),
+                );
+                self.say(
+                    format!("{name} · record only: +/- ]/[ replay it; new evaluations load models"),
+                    Level::Info,
+                );
+            }
+            ModelsStatus::Loading => self.say("loading models for a new evaluation…", Level::Info),
+            ModelsStatus::Loaded {
+                device,
+                victim_test,
+                warnings,
+            } => {
+                self.device = device.clone();
+                self.victim_test = *victim_test;
+                self.learn(
+                    &SubstitutionMatrix::empty(self.num_layers),
+                    None,
+                    *victim_test,
+                );
+                let mut text =
+                    "models loaded · new evaluations are computed and journaled".to_string();
+                for w in warnings {
+                    text.push_str(&format!(" · {w}"));
+                }
+                self.say(text, Level::Info);
+            }
+            ModelsStatus::Unavailable { reason } => {
+                self.running = false;
+                self.stepping = false;
+                self.say(format!("read-only: {reason}"), Level::Warn);
+            }
+        }
+        self.models = Some(m);
     }
 
     fn say(&mut self, text: impl Into<String>, level: Level) {

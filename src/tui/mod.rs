@@ -54,6 +54,9 @@ pub struct TuiOptions {
     pub log_file: PathBuf,
     /// The search journal to write (and the one to resume from).
     pub journal: Option<worker::JournalPlan>,
+    /// A recorded search to show (`--open`): replayed from its journal, the models loaded
+    /// (from `inputs`) only for an evaluation it lacks.
+    pub open: Option<crate::gms::journal::Journal>,
 }
 
 /// Runs the workbench until the user quits.
@@ -64,16 +67,20 @@ pub fn run(options: TuiOptions) -> anyhow::Result<()> {
     let inputs = options.inputs;
     let dtype = options.dtype;
     let drops = options.drops;
-    let mut handle = worker::spawn_journaled(
-        move || Session::load_scoring(inputs, &device, dtype, drops),
-        WorkerOptions {
-            params: options.params,
-            running: true,
-            test_at_end: true,
-        },
-        crate::export::write_export,
-        options.journal,
-    );
+    let load = move || Session::load_scoring(inputs, &device, dtype, drops);
+    let mut handle = match options.open {
+        Some(journal) => worker::spawn_opened(journal, load, crate::export::write_export),
+        None => worker::spawn_journaled(
+            load,
+            WorkerOptions {
+                params: options.params,
+                running: true,
+                test_at_end: true,
+            },
+            crate::export::write_export,
+            options.journal,
+        ),
+    };
     let mut app = App::new(options.params, options.export_dir);
     app.log_file = Some(options.log_file.clone());
     let result = {

@@ -276,3 +276,53 @@ mod tests {
         }
     }
 }
+
+/// One merge baseline at its defaults, scored like a strategy.
+#[derive(Debug, Clone, Serialize)]
+pub struct BaselineScore {
+    /// The method.
+    pub method: MergeMethod,
+    /// Its parameters, in words (`gms baselines`' parameters column).
+    pub settings: String,
+    /// Its counts on the proxy sets and scores on the test sets.
+    pub score: ModelScore,
+}
+
+/// Why a method of [`merge_baselines`] did not run: the base methods need the pre-trained
+/// base.
+pub const NEEDS_BASE: &str = "needs the pre-trained base (gms baselines --base)";
+
+/// Merges and scores `method` at its defaults (`gms baselines`' rows; the TUI's baselines).
+pub fn merge_baseline(
+    inputs: &MergeInputs,
+    method: MergeMethod,
+    sets: &ScoringSets,
+    device: &candle_core::Device,
+) -> Result<BaselineScore> {
+    let params = MergeParams::defaults(method);
+    let merged = merge_models(inputs, &params)?;
+    let model = crate::model::encoder::Classifier::from_tensors(
+        &inputs.victim.config,
+        &merged.f32_tensors(device)?,
+        &inputs.victim.dir,
+    )?;
+    Ok(BaselineScore {
+        method,
+        settings: params.settings(),
+        score: score_model(&model, sets)?,
+    })
+}
+
+/// The methods [`merge_baseline`] can run on `inputs`, and the others with why not.
+pub fn baseline_methods(inputs: &MergeInputs) -> (Vec<MergeMethod>, Vec<(MergeMethod, String)>) {
+    let mut run = Vec::new();
+    let mut skipped = Vec::new();
+    for method in MergeMethod::ALL {
+        if method.needs_base() && inputs.base_dir.is_none() {
+            skipped.push((method, NEEDS_BASE.to_string()));
+        } else {
+            run.push(method);
+        }
+    }
+    (run, skipped)
+}

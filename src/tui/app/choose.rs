@@ -28,6 +28,13 @@ impl App {
 
     pub(super) fn edit(&mut self, action: Action) {
         let (l, m) = self.cursor_cell();
+        if action == Action::ToggleCell && !self.can_substitute(l, m) {
+            self.say(
+                format!("L{l}·{m} cannot be substituted: the victim and proxy adapters do not both adapt it"),
+                Level::Warn,
+            );
+            return;
+        }
         let base = self.shown();
         let mut matrix = base.matrix.clone();
         let what = match action {
@@ -47,6 +54,10 @@ impl App {
                 format!("module {m} → {from} in every layer")
             }
         };
+        // A row or column toggle leaves the cells the proxy cannot give alone.
+        if let Some(s) = &self.substitutable {
+            matrix = matrix.intersection(s);
+        }
         let source = match &base.source {
             Source::Edited { .. } => base.source.clone(),
             other => Source::Edited { from: other.name() },

@@ -92,6 +92,7 @@ pub fn color(state: CellState) -> Color {
         CellState::Kept => Color::DarkGray,
         CellState::Evaluating => Color::Yellow,
         CellState::JustRemoved => Color::Red,
+        CellState::Unavailable => Color::DarkGray,
     }
 }
 
@@ -117,6 +118,7 @@ pub fn glyph(state: CellState, module: Module) -> (char, Style) {
             '×',
             Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
         ),
+        CellState::Unavailable => ('░', Style::new().fg(Color::DarkGray)),
     }
 }
 

@@ -67,6 +67,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, shown: &Strategy) {
         (CellState::Substituted, "from the proxy"),
         (CellState::Kept, "victim's own"),
     ];
+    let greyed = app
+        .substitutable
+        .as_ref()
+        .is_some_and(|s| s.count() < app.num_layers * app.modules.len());
+    if greyed {
+        legend.push((CellState::Unavailable, "not substitutable"));
+    }
     if live {
         legend.push((CellState::Evaluating, "under evaluation"));
         legend.push((CellState::JustRemoved, "dropped last step"));
@@ -78,6 +85,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, shown: &Strategy) {
         let module = app.modules[m];
         let from = if shown.matrix.get(l, module) {
             "proxy"
+        } else if !app.can_substitute(l, module) {
+            "victim only"
         } else {
             "victim"
         };
@@ -91,6 +100,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, shown: &Strategy) {
         ]));
     }
     lines.extend(extra);
+    // What the pair needs known (adapters with different target modules), wrapped.
+    for w in &app.warnings {
+        lines.push(Line::styled(
+            format!("⚠ {w}"),
+            Style::new().fg(Color::Yellow),
+        ));
+    }
     if lines.len() + 2 <= room {
         lines.push(Line::styled(
             "step table marks",

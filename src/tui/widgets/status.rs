@@ -40,7 +40,13 @@ fn guide(app: &App) -> String {
         RunState::Running | RunState::Pausing | RunState::Stepping => {
             "the search runs in the background; keys act at once · ? for help".into()
         }
+        RunState::Paused if app.record_only() => {
+            "the record ends here · space or n loads the models and goes on · ? for help".into()
+        }
         RunState::Paused => "paused · space resumes · n takes one step · ? for help".into(),
+        RunState::Finished(_) if app.record_only() => {
+            "recorded search · +/- ]/[ replay it from the record · ? for help".into()
+        }
         RunState::Finished(_) => {
             "finished · the heatmap shows ★best · w writes it · a sweeps α · ? for help".into()
         }
@@ -61,6 +67,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             Span::raw(format!("patience {no_improve}/{}", app.params.patience)),
         ),
     ];
+    if let Some(m) = &app.models {
+        use crate::gms::worker::ModelsStatus;
+        let (text, color) = match m {
+            ModelsStatus::Record { .. } => ("record only", Color::Magenta),
+            ModelsStatus::Loading => ("loading models…", Color::Yellow),
+            ModelsStatus::Loaded { .. } => ("record + models", Color::Magenta),
+            ModelsStatus::Unavailable { .. } => ("read-only", Color::Red),
+        };
+        items.push((7, Span::styled(text, Style::new().fg(color))));
+    }
     if app.sweeping {
         items.push((
             7,
