@@ -2,6 +2,7 @@
 //! greedy search and the worker that runs it for the CLI and the TUI.
 
 pub mod evaluator;
+pub mod modes;
 pub mod proxy_sets;
 pub mod report;
 pub mod score;

@@ -1,0 +1,171 @@
+//! The search modes on tiny real models: each is deterministic, exact under the caches and
+//! early abandonment, and related to the paper's search as designed.
+
+mod common;
+
+use candle_core::Device;
+use gms::gms::modes::{new_search, run_to_end, CellsStart, Search, SearchMode};
+use gms::gms::search::{GreedySearch, Move, SearchEvent, SearchParams};
+use gms::gms::session::Session;
+
+const MODES: [SearchMode; 4] = [
+    SearchMode::Paper,
+    SearchMode::Cells {
+        from: CellsStart::Paper,
+    },
+    SearchMode::Cells {
+        from: CellsStart::Full,
+    },
+    SearchMode::Beam { width: 3 },
+];
+
+/// What a finished search did: every event's move and score, and its answer.
+#[derive(Debug, PartialEq)]
+struct Run {
+    events: Vec<(String, Option<f64>)>,
+    best: gms::model::SubstitutionMatrix,
+    evaluations: usize,
+}
+
+fn run(kit: &common::TinyKit, mode: SearchMode, alpha: f64, fast: bool) -> Run {
+    let mut s = Session::load(kit.inputs(false), &Device::Cpu).unwrap();
+    s.evaluator.layer_cache = fast;
+    s.evaluator.abandonment = fast;
+    let params = SearchParams { alpha, patience: 2 };
+    let mut search = new_search(mode, params, s.evaluator.num_layers());
+    let mut events = Vec::new();
+    let best = run_to_end(search.as_mut(), &mut s.evaluator, |e| {
+        events.push(match e {
+            // Which candidates get abandoned depends on the cutoff, so only complete scores
+            // and taken steps are compared between fast and plain runs.
+            SearchEvent::Candidate(c) => {
+                (format!("candidate {}", c.mv), c.metrics.map(|m| m.score))
+            }
+            SearchEvent::Step(s) => (format!("step {}", s.point.mv), Some(s.point.metrics.score)),
+            SearchEvent::Finished { reason, .. } => (format!("finished {reason:?}"), None),
+        })
+    })
+    .unwrap();
+    if !fast {
+        events.retain(|(what, _)| !what.starts_with("candidate"));
+    }
+    Run {
+        events,
+        best: best.matrix,
+        evaluations: search.evaluations(),
+    }
+}
+
+fn steps(r: &Run) -> Vec<&(String, Option<f64>)> {
+    r.events
+        .iter()
+        .filter(|(w, _)| !w.starts_with("candidate"))
+        .collect()
+}
+
+#[test]
+fn every_mode_is_deterministic_and_exact_under_the_caches() {
+    let kit = common::tiny_kit(3);
+    for mode in MODES {
+        let a = run(&kit, mode, 0.4, true);
+        let b = run(&kit, mode, 0.4, true);
+        assert_eq!(a, b, "{mode}: two runs differ");
+        let plain = run(&kit, mode, 0.4, false);
+        assert_eq!(
+            steps(&a),
+            steps(&plain),
+            "{mode}: the caches changed the path"
+        );
+        assert_eq!(a.best, plain.best, "{mode}");
+        assert!(steps(&a).len() >= 3, "{mode}: at least one step was taken");
+    }
+}
+
+#[test]
+fn a_beam_of_one_is_the_papers_search() {
+    let kit = common::tiny_kit(3);
+    for alpha in [0.0, 0.4, 0.9] {
+        let paper = run(&kit, SearchMode::Paper, alpha, true);
+        let beam = run(&kit, SearchMode::Beam { width: 1 }, alpha, true);
+        assert_eq!(paper, beam, "α {alpha}");
+    }
+}
+
+#[test]
+fn cells_from_the_paper_start_with_its_trace_and_never_score_below_it() {
+    let kit = common::tiny_kit(3);
+    let mut s = Session::load(kit.inputs(false), &Device::Cpu).unwrap();
+    let params = SearchParams {
+        alpha: 0.4,
+        patience: 2,
+    };
+    let n = s.evaluator.num_layers();
+    let mut paper = GreedySearch::new(params, n);
+    let paper_best = paper.run(&mut s.evaluator, |_| {}).unwrap();
+    let mut cells = new_search(
+        SearchMode::Cells {
+            from: CellsStart::Paper,
+        },
+        params,
+        n,
+    );
+    let best = run_to_end(cells.as_mut(), &mut s.evaluator, |_| {}).unwrap();
+    let trace = cells.trace();
+    assert_eq!(&trace[..paper.trace().len()], paper.trace());
+    assert!(best.metrics.score >= paper_best.metrics.score);
+    assert!(cells.evaluations() > paper.evaluations());
+    // After the paper's steps: back to its best (unless it ended there), then cell moves.
+    let rest = &trace[paper.trace().len()..];
+    let ended_at_best = paper.trace().last().unwrap().point.matrix == paper_best.matrix;
+    assert_eq!(rest[0].point.mv == Move::ReturnToBest, !ended_at_best);
+    assert!(rest
+        .iter()
+        .skip(usize::from(!ended_at_best))
+        .all(|t| matches!(t.point.mv, Move::DropCell(..) | Move::AddCell(..))));
+}
+
+#[test]
+fn a_cell_walk_never_revisits_a_state() {
+    let kit = common::tiny_kit(2);
+    let mut s = Session::load(kit.inputs(false), &Device::Cpu).unwrap();
+    let params = SearchParams {
+        alpha: 0.4,
+        // Long enough to walk downhill for a while from a local optimum.
+        patience: 6,
+    };
+    let mode = SearchMode::Cells {
+        from: CellsStart::Full,
+    };
+    let mut search = new_search(mode, params, s.evaluator.num_layers());
+    run_to_end(search.as_mut(), &mut s.evaluator, |e| {
+        if let SearchEvent::Candidate(c) = e {
+            assert!(c.matrix.count() > 0, "the victim itself is never proposed");
+        }
+    })
+    .unwrap();
+    let states: Vec<_> = search.trace().iter().map(|t| &t.point.matrix).collect();
+    let distinct: std::collections::HashSet<_> = states.iter().collect();
+    assert_eq!(distinct.len(), states.len(), "{states:?}");
+    assert_eq!(search.mode(), mode);
+}
+
+#[test]
+fn replay_under_a_new_alpha_is_served_from_the_cache() {
+    let kit = common::tiny_kit(3);
+    let mut s = Session::load(kit.inputs(false), &Device::Cpu).unwrap();
+    let n = s.evaluator.num_layers();
+    for mode in MODES {
+        let params = SearchParams {
+            alpha: 0.4,
+            patience: 2,
+        };
+        let mut first = new_search(mode, params, n);
+        run_to_end(first.as_mut(), &mut s.evaluator, |_| {}).unwrap();
+        let mut again = new_search(mode, params, n);
+        while again.finished().is_none() {
+            assert!(again.next_is_cached(&s.evaluator), "{mode}");
+            again.advance(&mut s.evaluator).unwrap();
+        }
+        assert_eq!(again.trace(), first.trace(), "{mode}");
+    }
+}
