@@ -7,17 +7,30 @@
 //!   within a state, in the neighbourhood's fixed order; the step's new beam is the `width`
 //!   best complete candidates, an earlier candidate ahead of a later one on equal scores;
 //! - the beam's first state is the step's leader: a strictly higher score than the best so
-//!   far makes it the new best and resets the patience counter, a strictly higher one than
-//!   the previous leader's resets it too, anything else counts one step without improvement;
-//!   the walk moves on whatever the score, and stops after `patience` such steps or when no
-//!   move is left;
+//!   far makes it the new best and resets the patience counter; with product moves, a
+//!   strictly higher one than the previous leader's resets it too (the paper's rule), while a
+//!   cell walk counts every step without a new best (below); the walk moves on whatever the
+//!   score, and stops after `patience` steps without improvement or when no move is left;
 //! - early abandonment is exact as before: a candidate is stopped once it provably cannot
 //!   score strictly above the step's `width`-th best complete candidate (with width 1, the
 //!   leader), and the first `width` complete candidates of a step run without a cutoff;
 //! - with revisits avoided (every cell walk, every beam wider than 1), a state that was ever in
 //!   a beam, or was already proposed in this step, is not proposed again: a greedy forced to
 //!   move downhill would otherwise step off a local optimum and straight back onto it, for
-//!   ever, and a beam would fill with copies of one state.
+//!   ever, and a beam would fill with copies of one state;
+//! - in a cell walk, equal scores go to the strategy with fewer substituted cells, then to
+//!   the earlier candidate: where the proxy sets cannot tell two strategies apart, the one
+//!   closer to the victim keeps more of the victim's accuracy and shows no more backdoor.
+//!   On the encoder kit, 10 of the 36 cells the full substitution can give back leave its
+//!   proxy-set counts exactly as they were; on the test sets 5 of those 10 moves dominate it
+//!   (CACC no lower, ASR no higher, one strictly), 2 trade 1–2 rows of CACC for 4 of ASR, 1
+//!   changes nothing and 2 lose 3 rows of CACC (EFFICACY.md §Notes);
+//! - a cell walk resets patience only on a new best, as the reference's decoder search does
+//!   (docs/algorithm.md §The reference's decoder search): product moves shrink the set at
+//!   every step, so the paper's walk is at most |M| + |L| steps long, but single cells can be
+//!   given and taken for ever: on the encoder kit (filtered signal) the paper's rule let a
+//!   cell walk wander a plateau of one-row score differences for 33 steps after its last new
+//!   best, about 1,000 evaluations that changed nothing.
 //!
 //! With the paper's product moves, width 1 and revisits allowed, this is exactly
 //! [`crate::gms::search::GreedySearch`] (a unit test holds the two to the same trace).
@@ -113,6 +126,10 @@ pub struct Walk {
     width: usize,
     moves: Moves,
     avoid_revisits: bool,
+    /// Only a new best resets patience (cell walks).
+    strict_patience: bool,
+    /// Equal scores go to fewer substituted cells (cell walks).
+    prefer_fewer_cells: bool,
     /// A start point handed over by an earlier search, not yet taken.
     seed: Option<Point>,
     beam: Vec<Point>,
@@ -146,6 +163,8 @@ impl Walk {
             width: width.max(1),
             moves,
             avoid_revisits: width > 1 || moves == Moves::Cells,
+            strict_patience: moves == Moves::Cells,
+            prefer_fewer_cells: moves == Moves::Cells,
             seed: None,
             beam: Vec::new(),
             beam_states: Vec::new(),
@@ -178,10 +197,32 @@ impl Walk {
         !self.beam.is_empty()
     }
 
-    fn cutoff(&self) -> Option<Cutoff> {
-        (self.top.len() == self.width).then(|| Cutoff {
+    /// Whether `a` ranks above `b` (a strictly higher score; with fewer cells preferred, an
+    /// equal score and fewer cells).
+    fn better(&self, a: &Point, b: &Point) -> bool {
+        a.metrics.score > b.metrics.score
+            || (self.prefer_fewer_cells
+                && a.metrics.score == b.metrics.score
+                && a.matrix.count() < b.matrix.count())
+    }
+
+    /// The cutoff for `matrix`: it matters only if it can rank above the step's `width`-th
+    /// best, i.e. score strictly more — or, with fewer cells preferred and fewer cells than
+    /// that one, at least as much (the largest f64 below its score as the bar: exact).
+    fn cutoff(&self, matrix: &SubstitutionMatrix) -> Option<Cutoff> {
+        if self.top.len() < self.width {
+            return None;
+        }
+        let last = &self.top.last().expect("width ≥ 1").0;
+        let score = last.metrics.score;
+        let beat = if self.prefer_fewer_cells && matrix.count() < last.matrix.count() {
+            score.next_down()
+        } else {
+            score
+        };
+        Some(Cutoff {
             alpha: self.params.alpha,
-            beat: self.top.last().expect("width ≥ 1").0.metrics.score,
+            beat,
         })
     }
 
@@ -275,7 +316,7 @@ impl Walk {
     fn evaluate_candidate(&mut self, ev: &mut Evaluator) -> Result<CandidateReport> {
         let (index, total) = (self.next, self.pending.len());
         let prop = self.pending[index].clone();
-        let cutoff = self.cutoff();
+        let cutoff = self.cutoff(&prop.matrix);
         // A state of the beam other than the first becomes an anchor when the first of its
         // moves needs a forward pass (the first was made one when the step was taken).
         if !self.anchored[prop.parent] && !ev.answers_from_cache(&prop.matrix, cutoff) {
@@ -311,7 +352,7 @@ impl Walk {
             let at = self
                 .top
                 .iter()
-                .position(|(q, _)| point.metrics.score > q.metrics.score)
+                .position(|(q, _)| self.better(&point, q))
                 .unwrap_or(self.top.len());
             if at < self.width {
                 self.top.insert(at, (point, states));
@@ -330,12 +371,11 @@ impl Walk {
             .expect("a step has at least one complete candidate")
             .clone();
         let cur = self.beam[0].metrics.score;
-        let best = self.best.as_ref().expect("started").metrics.score;
-        let improved = leader.metrics.score > best;
+        let improved = self.better(&leader, self.best.as_ref().expect("started"));
         if improved {
             self.best = Some(leader.clone());
             self.no_improve = 0;
-        } else if leader.metrics.score > cur {
+        } else if !self.strict_patience && leader.metrics.score > cur {
             self.no_improve = 0;
         } else {
             self.no_improve += 1;
@@ -393,7 +433,7 @@ impl Search for Walk {
             return ev.answers_from_cache(&SubstitutionMatrix::full(self.num_layers), None);
         }
         match self.pending.get(self.next) {
-            Some(p) => ev.answers_from_cache(&p.matrix, self.cutoff()),
+            Some(p) => ev.answers_from_cache(&p.matrix, self.cutoff(&p.matrix)),
             None => true,
         }
     }
