@@ -4,7 +4,7 @@
 mod common;
 
 use candle_core::Device;
-use gms::gms::modes::{new_search, run_to_end, CellsStart, Search, SearchMode};
+use gms::gms::modes::{new_search, run_to_end, CellsStart, SearchMode};
 use gms::gms::search::{GreedySearch, Move, SearchEvent, SearchParams};
 use gms::gms::session::Session;
 

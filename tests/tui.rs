@@ -36,6 +36,8 @@ impl Bench {
             move || Session::load(inputs, &Device::Cpu),
             WorkerOptions {
                 params,
+                mode: Default::default(),
+                signal: Default::default(),
                 running: false,
                 test_at_end: true,
             },

@@ -1,7 +1,9 @@
 //! Argument groups shared by several subcommands.
 
+use crate::gms::modes::{CellsStart, SearchMode};
 use crate::gms::search::SearchParams;
 use crate::gms::session::SearchInputs;
+use crate::gms::signal::Signal;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -98,5 +100,77 @@ impl ParamArgs {
     /// Validated parameters.
     pub fn params(&self) -> crate::Result<SearchParams> {
         SearchParams::validated(self.alpha, self.patience)
+    }
+}
+
+/// The search mode and the proxy-set signal (`search`, `tui`, `bench --efficacy` lists them).
+#[derive(Debug, Clone, Args)]
+pub struct ModeArgs {
+    /// Search mode: `paper` (the paper's product-set greedy), `cells` (single-cell greedy), or
+    /// `beam` (product-set moves with a beam of --beam states).
+    #[arg(long, value_enum, default_value_t = ModeName::Paper)]
+    pub mode: ModeName,
+    /// Beam width of `--mode beam`.
+    #[arg(long, value_name = "K", default_value_t = crate::gms::modes::DEFAULT_BEAM_WIDTH)]
+    pub beam: usize,
+    /// Where `--mode cells` starts: the paper's answer or the full substitution.
+    #[arg(long, value_enum, default_value_t = CellsFrom::Paper)]
+    pub cells_from: CellsFrom,
+    /// Proxy-set rows the score uses: `paper` (as given) or `filtered` (without the rows the
+    /// proxy model shows to blur it; docs/algorithm.md §Suspect signal).
+    #[arg(long, value_enum, default_value_t = SignalName::Paper)]
+    pub signal: SignalName,
+}
+
+/// `--mode` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModeName {
+    /// The paper's search.
+    Paper,
+    /// Single-cell greedy.
+    Cells,
+    /// Product-set beam.
+    Beam,
+}
+
+/// `--cells-from` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CellsFrom {
+    /// After the paper's search, from its answer.
+    Paper,
+    /// From the full substitution.
+    Full,
+}
+
+/// `--signal` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SignalName {
+    /// The proxy sets as given.
+    Paper,
+    /// Filtered by the proxy model's predictions.
+    Filtered,
+}
+
+impl ModeArgs {
+    /// The validated mode.
+    pub fn mode(&self) -> crate::Result<SearchMode> {
+        match self.mode {
+            ModeName::Paper => Ok(SearchMode::Paper),
+            ModeName::Cells => Ok(SearchMode::Cells {
+                from: match self.cells_from {
+                    CellsFrom::Paper => CellsStart::Paper,
+                    CellsFrom::Full => CellsStart::Full,
+                },
+            }),
+            ModeName::Beam => SearchMode::Beam { width: self.beam }.validated(),
+        }
+    }
+
+    /// The signal.
+    pub fn signal(&self) -> Signal {
+        match self.signal {
+            SignalName::Paper => Signal::Paper,
+            SignalName::Filtered => Signal::Filtered,
+        }
     }
 }

@@ -1,13 +1,15 @@
-//! `gms search`: the paper's search, headless.
+//! `gms search`: a search (the paper's by default, or a finer mode), headless.
 
-use super::args::{ParamArgs, SessionArgs};
+use super::args::{ModeArgs, ParamArgs, SessionArgs};
 use crate::device::open_device;
 use crate::gms::search::SearchEvent;
 use crate::gms::session::{SearchInputs, Session};
+use crate::gms::signal::WarningKind;
 use crate::gms::worker::{self, Command, WorkerEvent, WorkerOptions};
 use anyhow::{bail, Context};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -18,13 +20,16 @@ pub struct SearchCmd {
     session: SessionArgs,
     #[command(flatten)]
     params: ParamArgs,
+    #[command(flatten)]
+    modes: ModeArgs,
     /// Where to write the strategy JSON.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
     /// Also write the purified model as an HF folder here (must not exist).
     #[arg(long, value_name = "DIR")]
     out_model: Option<PathBuf>,
-    /// Print one JSON event per line on stdout (baseline, candidate, step, finished, test, written).
+    /// Print one JSON event per line on stdout (baseline, signal, candidate, step, finished,
+    /// test, written).
     #[arg(long)]
     json: bool,
     /// Search the embedded demo (victim, proxy, proxy sets and test sets) instead of given inputs.
@@ -36,6 +41,8 @@ impl SearchCmd {
     /// Runs the search and writes the outputs.
     pub fn run(self) -> anyhow::Result<()> {
         let params = self.params.params()?;
+        let mode = self.modes.mode()?;
+        let signal = self.modes.signal();
         let inputs = self.inputs()?;
         if let Some(dir) = &self.out_model {
             // The writer's own check, made before the search rather than after it.
@@ -48,6 +55,8 @@ impl SearchCmd {
             move || Session::load_with(inputs, &device, dtype),
             WorkerOptions {
                 params,
+                mode,
+                signal,
                 running: true,
                 test_at_end: true,
             },
@@ -110,6 +119,8 @@ struct Progress<'a> {
     lines: Vec<String>,
     best_score: f64,
     failure: Option<String>,
+    /// Which suspect-signal warnings were printed, so each shows once.
+    warned: HashSet<WarningKind>,
 }
 
 impl<'a> Progress<'a> {
@@ -127,6 +138,7 @@ impl<'a> Progress<'a> {
             lines: Vec::new(),
             best_score: f64::NAN,
             failure: None,
+            warned: HashSet::new(),
         }
     }
 
@@ -149,12 +161,33 @@ impl<'a> Progress<'a> {
                     "victim on the proxy sets: acc {:.4}  asr {:.4}  ({device})",
                     baseline.acc, baseline.asr
                 ));
+                self.lines.push(format!(
+                    "mode: {}  signal: {}",
+                    self.cmd
+                        .modes
+                        .mode()
+                        .map(|m| m.to_string())
+                        .unwrap_or_default(),
+                    self.cmd.modes.signal()
+                ));
                 self.bar.set_message("scoring the full substitution");
                 None
             }
             WorkerEvent::Search(e) => {
                 self.cmd.emit(e);
                 self.search(e)
+            }
+            WorkerEvent::Signal(signal) => {
+                let mut line = serde_json::to_value(signal).expect("the report serializes");
+                line["event"] = "signal".into();
+                self.cmd.emit(&line);
+                // A warning goes to stderr even with --json: it is for the person running it.
+                for w in &signal.warnings {
+                    if self.warned.insert(w.kind) {
+                        self.bar.suspend(|| eprintln!("warning: {}", w.text));
+                    }
+                }
+                None
             }
             WorkerEvent::FinalTest { test } => {
                 self.cmd.emit(
@@ -209,7 +242,7 @@ impl<'a> Progress<'a> {
                     self.best_score = m.score;
                 }
                 self.lines.push(format!(
-                    "step {:>2}  {:<10} acc {:.4}  asr {:.4}  score {:.4}{}",
+                    "step {:>2}  {:<12} acc {:.4}  asr {:.4}  score {:.4}{}",
                     s.step,
                     s.point.mv.to_string(),
                     m.acc,

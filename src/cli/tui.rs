@@ -1,6 +1,6 @@
 //! `gms tui` (and plain `gms`): the interactive workbench.
 
-use super::args::{ParamArgs, SessionArgs};
+use super::args::{ModeArgs, ParamArgs, SessionArgs};
 use crate::gms::session::SearchInputs;
 use crate::tui::TuiOptions;
 use clap::{Args, FromArgMatches};
@@ -13,6 +13,8 @@ pub struct TuiCmd {
     session: SessionArgs,
     #[command(flatten)]
     params: ParamArgs,
+    #[command(flatten)]
+    modes: ModeArgs,
     /// Where `w` (strategy JSON) and `W` (purified model) write; created on first use.
     #[arg(long, value_name = "DIR", default_value = "gms-export")]
     export_dir: PathBuf,
@@ -42,6 +44,8 @@ impl TuiCmd {
             device: self.session.device,
             dtype: self.session.dtype.dtype(),
             params,
+            mode: self.modes.mode()?,
+            signal: self.modes.signal(),
             export_dir: self.export_dir,
             log_file: self
                 .log

@@ -8,6 +8,7 @@ pub mod report;
 pub mod score;
 pub mod search;
 pub mod session;
+pub mod signal;
 pub mod worker;
 
 pub use evaluator::{Cutoff, EvalStats, Evaluation, Evaluator};

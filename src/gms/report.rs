@@ -3,8 +3,10 @@
 //! writes it as the strategy JSON.
 
 use crate::error::Result;
-use crate::gms::search::{Move, TraceStep};
+use crate::gms::modes::SearchMode;
+use crate::gms::search::{product_cover, Move, TraceStep};
 use crate::gms::session::{Session, TestMetrics};
+use crate::gms::signal::SuspectSignal;
 use crate::model::{Module, SubstitutionMatrix};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -22,7 +24,7 @@ pub struct ProxyMetrics {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Origin {
-    /// The paper's greedy search (the report carries its trace).
+    /// A search (the report carries its trace; `mode` says which search).
     Greedy,
     /// Edited by hand in the TUI.
     Manual,
@@ -115,6 +117,9 @@ pub struct StrategyReport {
     pub alpha: f64,
     /// Patience.
     pub patience: usize,
+    /// The search mode (files written before modes existed read as `paper`).
+    #[serde(default)]
+    pub mode: SearchMode,
     /// Score of the strategy under α.
     pub score: f64,
     /// The strategy on the proxy sets.
@@ -129,6 +134,10 @@ pub struct StrategyReport {
     pub test: Option<TestMetrics>,
     /// The victim on the test sets, when given.
     pub victim_test: Option<TestMetrics>,
+    /// The suspect-signal check (src/gms/signal.rs): whether the suspect set's ASR moved,
+    /// the proxy model alone, and warnings; `null` for files written before it existed.
+    #[serde(default)]
+    pub suspect_signal: Option<SuspectSignal>,
     /// Input paths and fingerprints.
     pub inputs: ReportInputs,
 }
@@ -162,10 +171,14 @@ pub struct ReportParts<'a> {
     pub alpha: f64,
     /// Patience.
     pub patience: usize,
+    /// The search mode.
+    pub mode: SearchMode,
     /// The greedy path.
     pub trace: &'a [TraceStep],
     /// Strategies scored.
     pub evaluations: usize,
+    /// The suspect-signal check, when a search ran.
+    pub suspect_signal: Option<SuspectSignal>,
 }
 
 impl StrategyReport {
@@ -178,14 +191,7 @@ impl StrategyReport {
         let test = session.test_metrics(parts.matrix)?;
         let victim_test = session.test_metrics(&empty)?;
         let cells = parts.matrix.cells();
-        let (modules, layers) = parts.matrix.as_product().unwrap_or_else(|| {
-            let mut m: Vec<Module> = cells.iter().map(|c| c.1).collect();
-            m.sort();
-            m.dedup();
-            let mut l: Vec<usize> = cells.iter().map(|c| c.0).collect();
-            l.dedup();
-            (m, l)
-        });
+        let (modules, layers) = product_cover(parts.matrix);
         Ok(StrategyReport {
             gms_version: env!("CARGO_PKG_VERSION").to_string(),
             origin: parts.origin,
@@ -195,6 +201,7 @@ impl StrategyReport {
             num_layers: parts.matrix.num_layers(),
             alpha: parts.alpha,
             patience: parts.patience,
+            mode: parts.mode,
             score: metrics.score,
             proxy: ProxyMetrics {
                 acc: metrics.acc,
@@ -208,6 +215,7 @@ impl StrategyReport {
             evaluations: parts.evaluations,
             test,
             victim_test,
+            suspect_signal: parts.suspect_signal,
             inputs: report_inputs(session)?,
         })
     }

@@ -3,10 +3,12 @@
 
 use crate::error::Result;
 use crate::gms::evaluator::EvalStats;
+use crate::gms::modes::{new_search, Search, SearchMode};
 use crate::gms::report::{Origin, ReportParts, StrategyReport};
 use crate::gms::score::{Baseline, Counts, Metrics};
-use crate::gms::search::{GreedySearch, Point, SearchEvent, SearchParams};
+use crate::gms::search::{Point, SearchEvent, SearchParams};
 use crate::gms::session::{Session, TestMetrics};
+use crate::gms::signal::{self, Signal, SignalMonitor, SuspectSignal};
 use crate::model::{ModelFolder, SubstitutionMatrix};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -25,6 +27,8 @@ pub enum Command {
     SetAlpha(f64),
     /// Change patience, replaying like [`Command::SetAlpha`].
     SetPatience(usize),
+    /// Change the search mode, replaying like [`Command::SetAlpha`].
+    SetMode(SearchMode),
     /// Score an arbitrary strategy (proxy sets, and test sets when given).
     Evaluate {
         /// Echoed back in [`WorkerEvent::Evaluated`].
@@ -69,6 +73,9 @@ pub enum WorkerEvent {
     },
     /// A unit of search work.
     Search(SearchEvent),
+    /// The suspect-signal check ([`crate::gms::signal`]): sent once the inputs are checked,
+    /// after the first step and when the search ends. Its `warnings` are for the user.
+    Signal(SuspectSignal),
     /// The search restarted with new parameters (replaying from the cache).
     Restarted {
         /// The new parameters.
@@ -162,6 +169,10 @@ pub struct WorkerHandle {
 pub struct WorkerOptions {
     /// Initial parameters.
     pub params: SearchParams,
+    /// The search mode (src/gms/modes).
+    pub mode: SearchMode,
+    /// Which proxy-set rows the score uses (src/gms/signal.rs).
+    pub signal: Signal,
     /// Start running (else paused, waiting for Resume or Step).
     pub running: bool,
     /// Score the final best on the test sets when the search finishes.
@@ -202,7 +213,8 @@ pub fn spawn(
 
 struct Worker {
     session: Session,
-    search: GreedySearch,
+    search: Box<dyn Search>,
+    signal: SignalMonitor,
     options: WorkerOptions,
     running: bool,
     stepping: bool,
@@ -217,7 +229,7 @@ struct Worker {
 struct Sweep {
     alphas: Vec<f64>,
     next: usize,
-    search: Option<GreedySearch>,
+    search: Option<Box<dyn Search>>,
 }
 
 impl Worker {
@@ -228,10 +240,17 @@ impl Worker {
         commands: UnboundedReceiver<Command>,
         write: ExportWriter,
     ) -> Worker {
-        let search = GreedySearch::new(options.params, session.evaluator.num_layers());
+        let search = new_search(options.mode, options.params, session.evaluator.num_layers());
+        let signal = SignalMonitor::new(
+            options.signal,
+            session.evaluator.baseline_counts(),
+            None,
+            None,
+        );
         Worker {
             session,
             search,
+            signal,
             running: options.running,
             options,
             stepping: false,
@@ -247,7 +266,39 @@ impl Worker {
         let _ = self.events.send(e);
     }
 
+    /// Checks the proxy (and with `--signal filtered`, filters the proxy sets by it) before
+    /// the baseline is reported.
+    fn check_signal(&mut self) -> Result<()> {
+        let (filtered, check) = match self.options.signal {
+            Signal::Filtered => {
+                let (f, c) = signal::filter_by_proxy(&mut self.session)?;
+                (Some(f), Some(c))
+            }
+            Signal::Paper => match signal::check_proxy(&self.session) {
+                Ok(c) => (None, Some(c)),
+                Err(e) => {
+                    // The check needs the proxy's tokenizer; without it the search still runs.
+                    tracing::warn!("proxy check skipped: {e}");
+                    (None, None)
+                }
+            },
+        };
+        self.signal = SignalMonitor::new(
+            self.options.signal,
+            self.session.evaluator.baseline_counts(),
+            filtered,
+            check,
+        );
+        Ok(())
+    }
+
     fn run(mut self) {
+        if let Err(e) = self.check_signal() {
+            self.send(WorkerEvent::Error {
+                message: e.to_string(),
+            });
+            return;
+        }
         let empty = SubstitutionMatrix::empty(self.session.evaluator.num_layers());
         let victim_test = match self.session.test_metrics(&empty) {
             Ok(t) => t,
@@ -266,6 +317,7 @@ impl Worker {
             device: self.session.device_name.clone(),
             params: self.options.params,
         });
+        self.send(WorkerEvent::Signal(self.signal.report()));
         self.send(WorkerEvent::Running {
             running: self.running,
         });
@@ -308,6 +360,15 @@ impl Worker {
 
     fn advance(&mut self) -> Result<()> {
         let events = self.search.advance(&mut self.session.evaluator)?;
+        let mut check = false;
+        for e in &events {
+            self.signal.observe(e);
+            check |= matches!(e, SearchEvent::Step(s) if s.step == 1)
+                || matches!(e, SearchEvent::Finished { .. });
+        }
+        if check {
+            self.send(WorkerEvent::Signal(self.signal.report()));
+        }
         for e in events {
             match &e {
                 SearchEvent::Step(s) if s.step > 0 => self.stepping = false,
@@ -332,8 +393,8 @@ impl Worker {
         Ok(())
     }
 
-    fn restart(&mut self, params: SearchParams) {
-        self.search = GreedySearch::new(params, self.session.evaluator.num_layers());
+    fn restart(&mut self, params: SearchParams, mode: SearchMode) {
+        self.search = new_search(mode, params, self.session.evaluator.num_layers());
         self.send(WorkerEvent::Restarted { params });
         // Replay what the cache already answers, whatever the running state.
         while self.search.finished().is_none()
@@ -366,7 +427,7 @@ impl Worker {
                     alpha,
                     ..self.search.params()
                 };
-                self.restart(p);
+                self.restart(p, self.search.mode());
                 Ok(())
             }
             Command::SetPatience(patience) => {
@@ -374,7 +435,11 @@ impl Worker {
                     patience,
                     ..self.search.params()
                 };
-                self.restart(p);
+                self.restart(p, self.search.mode());
+                Ok(())
+            }
+            Command::SetMode(mode) => {
+                self.restart(self.search.params(), mode);
                 Ok(())
             }
             Command::Evaluate { tag, matrix } => self.evaluate(tag, matrix),
@@ -426,13 +491,14 @@ impl Worker {
     fn advance_sweep(&mut self) -> Result<()> {
         let layers = self.session.evaluator.num_layers();
         let patience = self.search.params().patience;
+        let mode = self.search.mode();
         let Some(sweep) = self.sweep.as_mut() else {
             return Ok(());
         };
         let Some(search) = sweep.search.as_mut() else {
             match sweep.alphas.get(sweep.next) {
                 Some(&alpha) => {
-                    sweep.search = Some(GreedySearch::new(SearchParams { alpha, patience }, layers))
+                    sweep.search = Some(new_search(mode, SearchParams { alpha, patience }, layers))
                 }
                 None => {
                     self.sweep = None;
@@ -488,8 +554,10 @@ impl Worker {
                 origin,
                 alpha: params.alpha,
                 patience: params.patience,
+                mode: self.search.mode(),
                 trace: &trace,
                 evaluations,
+                suspect_signal: Some(self.signal.report()),
             },
         )?;
         (self.write)(&ExportFiles {

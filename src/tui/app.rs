@@ -481,6 +481,9 @@ impl App {
                 };
                 self.say(text, false);
             }
+            // The suspect-signal check reaches the log (tui::apply); showing its warnings is
+            // left to the TUI's rework, which owns the status line and its snapshots.
+            WorkerEvent::Signal(_) => {}
             WorkerEvent::FinalTest { test } => self.final_test = Some(test),
             WorkerEvent::Stats { stats } => self.stats = stats,
             WorkerEvent::Error { message } => {

@@ -12,8 +12,10 @@ pub mod ui;
 pub mod widgets;
 
 use crate::device::open_device;
+use crate::gms::modes::SearchMode;
 use crate::gms::search::SearchParams;
 use crate::gms::session::{SearchInputs, Session};
+use crate::gms::signal::Signal;
 use crate::gms::worker::{self, Command, WorkerEvent, WorkerHandle, WorkerOptions};
 use action::Action;
 use anyhow::Context;
@@ -44,6 +46,10 @@ pub struct TuiOptions {
     pub dtype: candle_core::DType,
     /// Initial α and patience.
     pub params: SearchParams,
+    /// The search mode (`--mode`).
+    pub mode: SearchMode,
+    /// Which proxy-set rows the score uses (`--signal`).
+    pub signal: Signal,
     /// Where `w` and `W` write.
     pub export_dir: PathBuf,
     /// Where logs go while the TUI owns the terminal.
@@ -61,6 +67,8 @@ pub fn run(options: TuiOptions) -> anyhow::Result<()> {
         move || Session::load_with(inputs, &device, dtype),
         WorkerOptions {
             params: options.params,
+            mode: options.mode,
+            signal: options.signal,
             running: true,
             test_at_end: true,
         },
