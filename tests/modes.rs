@@ -8,7 +8,7 @@ use gms::gms::modes::{new_search, run_to_end, CellsStart, SearchMode};
 use gms::gms::search::{GreedySearch, Move, SearchEvent, SearchParams};
 use gms::gms::session::Session;
 
-const MODES: [SearchMode; 4] = [
+const MODES: [SearchMode; 5] = [
     SearchMode::Paper,
     SearchMode::Cells {
         from: CellsStart::Paper,
@@ -17,6 +17,7 @@ const MODES: [SearchMode; 4] = [
         from: CellsStart::Full,
     },
     SearchMode::Beam { width: 3 },
+    SearchMode::Refine,
 ];
 
 /// What a finished search did: every event's move and score, and its answer.
@@ -122,6 +123,35 @@ fn cells_from_the_paper_start_with_its_trace_and_never_score_below_it() {
         .iter()
         .skip(usize::from(!ended_at_best))
         .all(|t| matches!(t.point.mv, Move::DropCell(..) | Move::AddCell(..))));
+}
+
+#[test]
+fn refine_never_ends_below_the_papers_answer_on_either_proxy_set() {
+    let kit = common::tiny_kit(3);
+    for alpha in [0.2, 0.4, 0.8] {
+        let mut s = Session::load(kit.inputs(false), &Device::Cpu).unwrap();
+        let params = SearchParams {
+            alpha,
+            patience: 3,
+        };
+        let n = s.evaluator.num_layers();
+        let paper = GreedySearch::new(params, n)
+            .run(&mut s.evaluator, |_| {})
+            .unwrap();
+        let mut refine = new_search(SearchMode::Refine, params, n);
+        let best = run_to_end(refine.as_mut(), &mut s.evaluator, |_| {}).unwrap();
+        let entered = &refine.trace()[refine.trace().len().min(1)..];
+        for t in entered
+            .iter()
+            .filter(|t| matches!(t.point.mv, Move::DropCell(..) | Move::AddCell(..)))
+        {
+            assert!(t.point.counts.clean_correct >= paper.counts.clean_correct);
+            assert!(t.point.counts.suspect_hits <= paper.counts.suspect_hits);
+        }
+        assert!(best.counts.clean_correct >= paper.counts.clean_correct, "α {alpha}");
+        assert!(best.counts.suspect_hits <= paper.counts.suspect_hits, "α {alpha}");
+        assert!(best.metrics.score >= paper.metrics.score);
+    }
 }
 
 #[test]

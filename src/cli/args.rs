@@ -106,8 +106,9 @@ impl ParamArgs {
 /// The search mode and the proxy-set signal (`search`, `tui`, `bench --efficacy` lists them).
 #[derive(Debug, Clone, Args)]
 pub struct ModeArgs {
-    /// Search mode: `paper` (the paper's product-set greedy), `cells` (single-cell greedy), or
-    /// `beam` (product-set moves with a beam of --beam states).
+    /// Search mode: `paper` (the paper's product-set greedy), `cells` (single-cell greedy),
+    /// `beam` (product-set moves with a beam of --beam states), or `refine` (the cell greedy
+    /// from the paper's answer, never worse than it on either proxy set).
     #[arg(long, value_enum, default_value_t = ModeName::Paper)]
     pub mode: ModeName,
     /// Beam width of `--mode beam`.
@@ -131,6 +132,8 @@ pub enum ModeName {
     Cells,
     /// Product-set beam.
     Beam,
+    /// Cell greedy from the paper's answer, never below it.
+    Refine,
 }
 
 /// `--cells-from` values.
@@ -163,6 +166,7 @@ impl ModeArgs {
                 },
             }),
             ModeName::Beam => SearchMode::Beam { width: self.beam }.validated(),
+            ModeName::Refine => Ok(SearchMode::Refine),
         }
     }
 

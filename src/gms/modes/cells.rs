@@ -5,7 +5,10 @@
 //!
 //! It starts from the paper's answer (the paper's search runs first, its steps are the start
 //! of the trace, and the walk returns to its best point before going on) or from the full
-//! substitution. Whole module types and whole layers are coarse moves: one cell of a layer may
+//! substitution. The `refine` mode is the walk from the paper's answer that enters only
+//! states no worse than that answer on either proxy set (as many clean rows correct or more,
+//! as many suspect rows hit or fewer): whatever it returns, it dominates or equals the
+//! paper's answer on the proxy sets, and the paper's own score can only go up. Whole module types and whole layers are coarse moves: one cell of a layer may
 //! carry the backdoor while its neighbours carry the task.
 
 use crate::error::Result;
@@ -17,6 +20,8 @@ use crate::gms::search::{GreedySearch, Point, SearchEvent, SearchParams, StopRea
 /// The cell greedy, with the paper's search in front of it when it starts from its answer.
 pub struct CellSearch {
     from: CellsStart,
+    /// Only states no worse than the paper's answer on both proxy sets (`refine`).
+    refine: bool,
     params: SearchParams,
     num_layers: usize,
     /// The paper's search, while it runs (`from` = paper).
@@ -30,6 +35,7 @@ impl CellSearch {
     pub fn new(params: SearchParams, num_layers: usize, from: CellsStart) -> CellSearch {
         let mut search = CellSearch {
             from,
+            refine: false,
             params,
             num_layers,
             paper: None,
@@ -40,6 +46,14 @@ impl CellSearch {
             CellsStart::Full => search.walk = Some(search.new_walk()),
         }
         search
+    }
+
+    /// The `refine` mode: the cell walk after the paper's search, never below its answer.
+    pub fn refine(params: SearchParams, num_layers: usize) -> CellSearch {
+        CellSearch {
+            refine: true,
+            ..CellSearch::new(params, num_layers, CellsStart::Paper)
+        }
     }
 
     fn new_walk(&self) -> Walk {
@@ -58,7 +72,11 @@ impl CellSearch {
 
 impl Search for CellSearch {
     fn mode(&self) -> SearchMode {
-        SearchMode::Cells { from: self.from }
+        if self.refine {
+            SearchMode::Refine
+        } else {
+            SearchMode::Cells { from: self.from }
+        }
     }
 
     fn params(&self) -> SearchParams {
@@ -102,12 +120,14 @@ impl Search for CellSearch {
         events.retain(|e| !matches!(e, SearchEvent::Finished { .. }));
         let paper = self.paper.take().expect("the paper phase ran");
         let best = paper.best().cloned().expect("a finished search has a best");
+        let floor = self.refine.then_some(best.counts);
         let mut walk = Walk::seeded(
             self.new_walk(),
             paper.trace().to_vec(),
             best,
             paper.evaluations(),
-        );
+        )
+        .with_floor(floor);
         events.extend(walk.advance(ev)?);
         self.walk = Some(walk);
         Ok(events)

@@ -12,6 +12,8 @@
 //!   search or from the full substitution.
 //! - `beam` ([`beam::new`]): the paper's product-set moves, keeping the `width` best states of
 //!   each step instead of one.
+//! - `refine` ([`cells::CellSearch`]): the cell walk from the paper's answer, entering only
+//!   states no worse than that answer on either proxy set.
 
 pub mod beam;
 pub mod cells;
@@ -55,6 +57,10 @@ pub enum SearchMode {
         /// States kept per step (≥ 1; 1 is the paper's search).
         width: usize,
     },
+    /// The cell walk from the paper's answer, restricted to states at least as accurate on
+    /// the clean set and hitting no more suspect rows: it can only improve on the paper's
+    /// answer on both proxy sets at once.
+    Refine,
 }
 
 impl SearchMode {
@@ -85,6 +91,7 @@ impl fmt::Display for SearchMode {
                 from: CellsStart::Full,
             } => write!(f, "cells (from full)"),
             SearchMode::Beam { width } => write!(f, "beam {width}"),
+            SearchMode::Refine => write!(f, "refine"),
         }
     }
 }
@@ -146,6 +153,7 @@ pub fn new_search(mode: SearchMode, params: SearchParams, num_layers: usize) -> 
     match mode {
         SearchMode::Paper => Box::new(GreedySearch::new(params, num_layers)),
         SearchMode::Cells { from } => Box::new(cells::CellSearch::new(params, num_layers, from)),
+        SearchMode::Refine => Box::new(cells::CellSearch::refine(params, num_layers)),
         SearchMode::Beam { width } => Box::new(beam::new(params, num_layers, width)),
     }
 }

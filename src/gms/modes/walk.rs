@@ -32,12 +32,17 @@
 //!   cell walk wander a plateau of one-row score differences for 33 steps after its last new
 //!   best, about 1,000 evaluations that changed nothing.
 //!
+//! - with a floor (the `refine` mode), a state with fewer clean rows correct or more suspect
+//!   rows hit than the floor's is scored but never entered; a step none of whose candidates
+//!   clears the floor ends the walk.
+//!
 //! With the paper's product moves, width 1 and revisits allowed, this is exactly
 //! [`crate::gms::search::GreedySearch`] (a unit test holds the two to the same trace).
 
 use crate::error::Result;
 use crate::gms::evaluator::{Cutoff, Evaluator, LayerStates};
 use crate::gms::modes::{Search, SearchMode};
+use crate::gms::score::Counts;
 use crate::gms::search::{
     candidates, product_cover, CandidateReport, Move, Point, SearchEvent, SearchParams, StopReason,
     TraceStep,
@@ -130,6 +135,8 @@ pub struct Walk {
     strict_patience: bool,
     /// Equal scores go to fewer substituted cells (cell walks).
     prefer_fewer_cells: bool,
+    /// Counts a state must match or better (clean correct ≥, suspect hits ≤) to be entered.
+    floor: Option<Counts>,
     /// A start point handed over by an earlier search, not yet taken.
     seed: Option<Point>,
     beam: Vec<Point>,
@@ -165,6 +172,7 @@ impl Walk {
             avoid_revisits: width > 1 || moves == Moves::Cells,
             strict_patience: moves == Moves::Cells,
             prefer_fewer_cells: moves == Moves::Cells,
+            floor: None,
             seed: None,
             beam: Vec::new(),
             beam_states: Vec::new(),
@@ -191,6 +199,19 @@ impl Walk {
         walk.best = Some(best.clone());
         walk.seed = Some(best);
         walk
+    }
+
+    /// Restricts the walk to states at least as good as `floor` on both proxy sets.
+    pub fn with_floor(mut self, floor: Option<Counts>) -> Walk {
+        self.floor = floor;
+        self
+    }
+
+    /// Whether a state with `counts` may be entered.
+    fn admissible(&self, counts: &Counts) -> bool {
+        self.floor.is_none_or(|f| {
+            counts.clean_correct >= f.clean_correct && counts.suspect_hits <= f.suspect_hits
+        })
     }
 
     fn started(&self) -> bool {
@@ -354,7 +375,7 @@ impl Walk {
                 .iter()
                 .position(|(q, _)| self.better(&point, q))
                 .unwrap_or(self.top.len());
-            if at < self.width {
+            if at < self.width && self.admissible(&point.counts) {
                 self.top.insert(at, (point, states));
                 self.top.truncate(self.width);
                 report.leader = at == 0;
@@ -366,10 +387,14 @@ impl Walk {
     fn take_step(&mut self, ev: &mut Evaluator) -> Result<Vec<SearchEvent>> {
         let (points, mut states): (Vec<Point>, Vec<Option<LayerStates>>) =
             std::mem::take(&mut self.top).into_iter().unzip();
-        let leader = points
-            .first()
-            .expect("a step has at least one complete candidate")
-            .clone();
+        let Some(leader) = points.first().cloned() else {
+            // Every candidate fell below the floor: no move is left.
+            self.finished = Some(StopReason::Exhausted);
+            return Ok(vec![SearchEvent::Finished {
+                best: self.best.clone().expect("started"),
+                reason: StopReason::Exhausted,
+            }]);
+        };
         let cur = self.beam[0].metrics.score;
         let improved = self.better(&leader, self.best.as_ref().expect("started"));
         if improved {
@@ -460,7 +485,7 @@ impl Search for Walk {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gms::score::{Counts, Metrics};
+    use crate::gms::score::Metrics;
 
     fn point(matrix: SubstitutionMatrix) -> Point {
         let metrics = Metrics {
