@@ -199,6 +199,100 @@ pub struct KitResult {
     pub filter_failed: Option<String>,
     /// One row per run.
     pub rows: Vec<EfficacyRow>,
+    /// What the proxy sets see of the paper's answer's single-cell neighbours.
+    pub neighbourhood: Option<Neighbourhood>,
+}
+
+/// How a strategy compares with another on two counts (accuracy-like up, attack-like down).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Verdict {
+    /// No worse on both, better on one.
+    Dominates,
+    /// Equal on both.
+    Same,
+    /// Better on one, worse on the other.
+    TradeOff,
+    /// No better on both, worse on one.
+    Dominated,
+}
+
+impl Verdict {
+    /// All verdicts, in table order.
+    pub const ALL: [Verdict; 4] = [
+        Verdict::Dominates,
+        Verdict::Same,
+        Verdict::TradeOff,
+        Verdict::Dominated,
+    ];
+
+    /// `correct` (higher is better) and `hits` (lower is better) against the other's.
+    pub fn of(correct: (usize, usize), hits: (usize, usize)) -> Verdict {
+        use std::cmp::Ordering::*;
+        match (correct.0.cmp(&correct.1), hits.1.cmp(&hits.0)) {
+            (Equal, Equal) => Verdict::Same,
+            (Greater | Equal, Greater | Equal) => Verdict::Dominates,
+            (Less | Equal, Less | Equal) => Verdict::Dominated,
+            _ => Verdict::TradeOff,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Verdict::Dominates => "dominates",
+            Verdict::Same => "same",
+            Verdict::TradeOff => "trade-off",
+            Verdict::Dominated => "dominated",
+        }
+    }
+}
+
+/// The paper's answer's single-cell neighbours (each cell toggled), judged against the
+/// answer by the proxy sets as given and by the test sets: how far the proxy sets can guide a
+/// cell-level search on this kit.
+#[derive(Debug, Clone)]
+pub struct Neighbourhood {
+    /// `(proxy verdict, test verdict)` of every neighbour.
+    pub verdicts: Vec<(Verdict, Verdict)>,
+    /// The best test point among them: (clean correct, poison hits), by CACC then ASR.
+    pub best_test: Option<TestMetrics>,
+}
+
+/// Scores every single-cell toggle of `answer` on the proxy and test sets of `session`.
+fn neighbourhood(session: &mut Session, answer: &SubstitutionMatrix) -> Result<Neighbourhood> {
+    let n = answer.num_layers();
+    let base = session.evaluator.evaluate(answer, None)?.counts;
+    let base_test = test_of(session, answer)?;
+    let mut verdicts = Vec::new();
+    let mut best_test: Option<TestMetrics> = None;
+    for (l, m) in SubstitutionMatrix::full(n).cells() {
+        let mut next = answer.clone();
+        next.toggle(l, m);
+        if next.count() == 0 {
+            continue;
+        }
+        let c = session.evaluator.evaluate(&next, None)?.counts;
+        let t = test_of(session, &next)?;
+        verdicts.push((
+            Verdict::of(
+                (c.clean_correct, base.clean_correct),
+                (c.suspect_hits, base.suspect_hits),
+            ),
+            Verdict::of(
+                (t.clean_correct, base_test.clean_correct),
+                (t.poison_hits, base_test.poison_hits),
+            ),
+        ));
+        if best_test.is_none_or(|b| {
+            (t.clean_correct, std::cmp::Reverse(t.poison_hits))
+                > (b.clean_correct, std::cmp::Reverse(b.poison_hits))
+        }) {
+            best_test = Some(t);
+        }
+    }
+    Ok(Neighbourhood {
+        verdicts,
+        best_test,
+    })
 }
 
 /// Runs every run of `runs` on `kit` (those with the larger clean sample only where it has
@@ -216,7 +310,6 @@ pub fn run_kit(
     let victim_test = test_of(&mut reference, &SubstitutionMatrix::empty(n))?;
     let full_test = test_of(&mut reference, &SubstitutionMatrix::full(n))?;
     let proxy_check = signal::check_proxy(&reference).ok();
-    drop(reference);
     let mut result = KitResult {
         kit: kit.clone(),
         victim_test,
@@ -225,6 +318,7 @@ pub fn run_kit(
         filtered: None,
         filter_failed: None,
         rows: Vec::new(),
+        neighbourhood: None,
     };
     for &Run {
         mode,
@@ -287,6 +381,17 @@ pub fn run_kit(
         ));
         result.rows.push(row);
     }
+    let paper = result
+        .rows
+        .iter()
+        .find(|r| r.mode == SearchMode::Paper && r.signal == Signal::Paper && !r.large_clean);
+    if let Some(answer) = paper.map(|r| r.matrix.clone()) {
+        result.neighbourhood = Some(neighbourhood(&mut reference, &answer)?);
+        progress(&format!(
+            "{}: the paper's answer's single-cell neighbours scored",
+            kit.name
+        ));
+    }
     Ok(result)
 }
 
@@ -298,14 +403,12 @@ fn test_of(session: &mut Session, matrix: &SubstitutionMatrix) -> Result<TestMet
 
 /// How a row's test result compares with the paper's (paper mode, paper signal) on the kit.
 fn versus(row: &TestMetrics, paper: &TestMetrics) -> &'static str {
-    let c = row.clean_correct.cmp(&paper.clean_correct);
-    let a = paper.poison_hits.cmp(&row.poison_hits);
-    use std::cmp::Ordering::*;
-    match (c, a) {
-        (Equal, Equal) => "same",
-        (Greater | Equal, Greater | Equal) => "**dominates**",
-        (Less | Equal, Less | Equal) => "dominated",
-        _ => "trade-off",
+    match Verdict::of(
+        (row.clean_correct, paper.clean_correct),
+        (row.poison_hits, paper.poison_hits),
+    ) {
+        Verdict::Dominates => "**dominates**",
+        v => v.name(),
     }
 }
 
@@ -418,6 +521,40 @@ pub fn report(
             );
         }
         let _ = writeln!(s);
+        if let Some(nb) = &r.neighbourhood {
+            let _ = writeln!(
+                s,
+                "What the proxy sets (as given) see of the paper's answer's {} single-cell \
+                 neighbours (each cell toggled), against what the test sets see — rows: proxy \
+                 verdict against the answer, columns: test verdict:\n",
+                nb.verdicts.len()
+            );
+            let names: Vec<&str> = Verdict::ALL.iter().map(|v| v.name()).collect();
+            let _ = writeln!(s, "| proxy \\ test | {} |", names.join(" | "));
+            let _ = writeln!(s, "|---|{}", "---|".repeat(Verdict::ALL.len()));
+            for p in Verdict::ALL {
+                let counts: Vec<String> = Verdict::ALL
+                    .iter()
+                    .map(|&t| {
+                        nb.verdicts
+                            .iter()
+                            .filter(|&&v| v == (p, t))
+                            .count()
+                            .to_string()
+                    })
+                    .collect();
+                let _ = writeln!(s, "| {} | {} |", p.name(), counts.join(" | "));
+            }
+            if let Some(b) = nb.best_test {
+                let _ = writeln!(
+                    s,
+                    "\nBest neighbour on the test sets (CACC first): CACC {} %, ASR {} %.",
+                    pct(b.cacc),
+                    pct(b.asr)
+                );
+            }
+            let _ = writeln!(s);
+        }
         for row in r.rows.iter().filter(|row| row.mode != SearchMode::Paper) {
             if row.matrix.as_product().is_none() {
                 let _ = writeln!(

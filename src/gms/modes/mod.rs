@@ -25,8 +25,8 @@ use crate::gms::search::{GreedySearch, Point, SearchEvent, SearchParams, StopRea
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// The beam width when none is given: four states per step costs about four paper steps and
-/// was enough on the kits to find what wider beams found (EFFICACY.md).
+/// The beam width when none is given: four states per step, so a beam step costs about four
+/// paper steps (the suggestion; no wider beam has been measured).
 pub const DEFAULT_BEAM_WIDTH: usize = 4;
 
 /// Where the `cells` mode starts.

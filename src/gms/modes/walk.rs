@@ -24,7 +24,8 @@
 //!   On the encoder kit, 10 of the 36 cells the full substitution can give back leave its
 //!   proxy-set counts exactly as they were; on the test sets 5 of those 10 moves dominate it
 //!   (CACC no lower, ASR no higher, one strictly), 2 trade 1–2 rows of CACC for 4 of ASR, 1
-//!   changes nothing and 2 lose 3 rows of CACC (EFFICACY.md §Notes);
+//!   changes nothing and 2 lose 3 rows of CACC (EFFICACY.md, SST-2 BadNet's neighbourhood
+//!   table, row "same");
 //! - a cell walk resets patience only on a new best, as the reference's decoder search does
 //!   (docs/algorithm.md §The reference's decoder search): product moves shrink the set at
 //!   every step, so the paper's walk is at most |M| + |L| steps long, but single cells can be
