@@ -130,10 +130,7 @@ fn refine_never_ends_below_the_papers_answer_on_either_proxy_set() {
     let kit = common::tiny_kit(3);
     for alpha in [0.2, 0.4, 0.8] {
         let mut s = Session::load(kit.inputs(false), &Device::Cpu).unwrap();
-        let params = SearchParams {
-            alpha,
-            patience: 3,
-        };
+        let params = SearchParams { alpha, patience: 3 };
         let n = s.evaluator.num_layers();
         let paper = GreedySearch::new(params, n)
             .run(&mut s.evaluator, |_| {})
@@ -148,8 +145,14 @@ fn refine_never_ends_below_the_papers_answer_on_either_proxy_set() {
             assert!(t.point.counts.clean_correct >= paper.counts.clean_correct);
             assert!(t.point.counts.suspect_hits <= paper.counts.suspect_hits);
         }
-        assert!(best.counts.clean_correct >= paper.counts.clean_correct, "α {alpha}");
-        assert!(best.counts.suspect_hits <= paper.counts.suspect_hits, "α {alpha}");
+        assert!(
+            best.counts.clean_correct >= paper.counts.clean_correct,
+            "α {alpha}"
+        );
+        assert!(
+            best.counts.suspect_hits <= paper.counts.suspect_hits,
+            "α {alpha}"
+        );
         assert!(best.metrics.score >= paper.metrics.score);
     }
 }
