@@ -66,7 +66,9 @@ pub fn write_dir(dest: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<
         .tempdir_in(&parent)
         .map_err(|e| GmsError::output(dest, e))?;
     fill(tmp.path())?;
-    set_mode(tmp.path(), 0o755).map_err(|e| GmsError::output(dest, e))?;
+    // Writers that go through their own temporary file (safetensors does) leave it 0600;
+    // every output is an ordinary file for whoever reads the folder.
+    set_modes(tmp.path()).map_err(|e| GmsError::output(dest, e))?;
     if dest.exists() {
         std::fs::remove_dir(dest).map_err(|e| GmsError::output(dest, e))?;
     }
@@ -75,6 +77,21 @@ pub fn write_dir(dest: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<
         let _ = std::fs::remove_dir_all(&kept);
         GmsError::output(dest, e)
     })?;
+    Ok(())
+}
+
+/// 0755 for `dir` and the folders in it, 0644 for its files.
+fn set_modes(dir: &Path) -> std::io::Result<()> {
+    set_mode(dir, 0o755)?;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            set_modes(&entry.path())?;
+        } else if kind.is_file() {
+            set_mode(&entry.path(), 0o644)?;
+        }
+    }
     Ok(())
 }
 
@@ -104,8 +121,23 @@ mod tests {
         assert!(r.is_err());
         assert!(!dest.exists());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
-        write_dir(&dest, |tmp| write_file(&tmp.join("a"), b"y")).unwrap();
+        write_dir(&dest, |tmp| {
+            write_file(&tmp.join("a"), b"y")?;
+            // What safetensors leaves: its own temporary file, renamed, still 0600.
+            let kept = tempfile::NamedTempFile::new_in(tmp).unwrap();
+            kept.persist(tmp.join("b")).unwrap();
+            Ok(())
+        })
+        .unwrap();
         assert_eq!(std::fs::read(dest.join("a")).unwrap(), b"y");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&dest), 0o755);
+            assert_eq!(mode(&dest.join("a")), 0o644);
+            assert_eq!(mode(&dest.join("b")), 0o644);
+        }
         assert!(write_dir(&dest, |_| Ok(())).is_err());
     }
 

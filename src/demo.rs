@@ -85,10 +85,18 @@ fn complete(dir: &Path) -> bool {
     })
 }
 
+/// `<temp>/gms-demo-<hash>`: where the demo files are materialized.
+fn cache_dir() -> PathBuf {
+    // Hashing the embedded files takes a moment; reports ask for every input path.
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let hash = HASH.get_or_init(content_hash);
+    std::env::temp_dir().join(format!("gms-demo-{}", &hash[..16]))
+}
+
 /// Writes the demo files into `<temp>/gms-demo-<hash>` unless they are already there, and
 /// returns that folder.
 pub fn materialize() -> Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("gms-demo-{}", &content_hash()[..16]));
+    let dir = cache_dir();
     if complete(&dir) {
         return Ok(dir);
     }
@@ -121,11 +129,22 @@ pub fn inputs() -> Result<SearchInputs> {
     Ok(SearchInputs {
         victim: dir.join("victim"),
         proxy: dir.join("proxy"),
+        base: None,
         clean: dir.join("clean.jsonl"),
         suspect: dir.join("suspect.jsonl"),
         test_clean: Some(dir.join("test_clean.jsonl")),
         test_poison: Some(dir.join("test_poison.jsonl")),
     })
+}
+
+/// How a report names a demo input: `assets/demo/…`, where the embedded file comes from,
+/// instead of the temporary cache folder it was materialized in (which may be gone later).
+/// Any other path is returned as it is.
+pub fn recorded_path(path: &Path) -> PathBuf {
+    match path.strip_prefix(cache_dir()) {
+        Ok(rest) => Path::new("assets/demo").join(rest),
+        Err(_) => path.to_path_buf(),
+    }
 }
 
 /// The metrics recorded when the demo was made.
@@ -142,4 +161,25 @@ pub fn recorded_metrics() -> Result<DemoMetrics> {
             "regenerate the demo with scripts/make-demo.sh",
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_name_demo_inputs_by_their_source() {
+        let inputs = inputs().unwrap();
+        assert_eq!(
+            recorded_path(&inputs.victim),
+            Path::new("assets/demo/victim"),
+            "not the temporary cache folder"
+        );
+        assert_eq!(
+            recorded_path(&inputs.clean),
+            Path::new("assets/demo/clean.jsonl")
+        );
+        let elsewhere = Path::new("/data/victim");
+        assert_eq!(recorded_path(elsewhere), elsewhere);
+    }
 }

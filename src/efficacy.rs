@@ -94,6 +94,7 @@ pub fn encoder_kit(
         inputs: SearchInputs {
             victim: kit.models.join(victim),
             proxy: kit.models.join("sst2_proxy_uci"),
+            base: None,
             clean: sets.join("clean.jsonl"),
             suspect: sets.join("suspect.jsonl"),
             test_clean: Some(data.join("test_clean.json")),
@@ -103,23 +104,22 @@ pub fn encoder_kit(
     }
 }
 
-/// The LLM kit (`../shared/bench-llm`, docs/kits.md §LLM kit). Its victim is a LoRA adapter
-/// over a decoder, and the search's evaluator runs encoders only until decoders are wired in
-/// (issue 10). **The hook:** when `Session::load` takes adapter folders, return
-/// `KitEntry::Run` here with victim `DEST/llm_sst2_badnet`, proxy `DEST/llm_sst2_proxy_uci`,
-/// the kit's `proxysets/llm_sst2_badnet` and the encoder kit's SST-2 test sets
-/// (`test_clean.json`, `test_badnet.json`); everything else in this module already takes
-/// any kit.
-pub fn llm_kit(dir: &Path) -> KitEntry {
-    let name = "SST-2 BadNet, LoRA decoder (LLM kit)".to_string();
-    let why = if dir.join("setup.sh").is_file() {
-        "decoders are not wired into the search's evaluator yet (issue 10); src/efficacy.rs \
-         `llm_kit` is where its inputs go once they are"
-            .to_string()
-    } else {
-        format!("{} is absent", dir.display())
-    };
-    KitEntry::Skipped { name, why }
+/// The LLM kit (docs/kits.md §LLM kit): the LoRA adapters `llm_sst2_badnet` (victim) and
+/// `llm_sst2_proxy_uci` (proxy) over their SmolLM2 base, the kit's proxy sets, and the encoder
+/// kit's SST-2 test sets from `data` (`test_clean.json`, `test_badnet.json`): the adapters
+/// were trained on SST-2 with the same BadNet trigger.
+pub fn llm_kit(kit: &crate::bench::LlmKit, data: &Path) -> EfficacyKit {
+    let mut inputs = kit.search_inputs();
+    inputs.test_clean = Some(data.join("test_clean.json"));
+    inputs.test_poison = Some(data.join("test_badnet.json"));
+    EfficacyKit {
+        name: "SST-2 BadNet, LoRA decoder (LLM kit)".into(),
+        about: "SmolLM2-135M with rank-8 LoRA adapters on Q, K, V, O, G, U, D, fine-tuned on \
+                BadNet-poisoned SST-2 (victim) and on clean reviews (proxy)"
+            .into(),
+        inputs,
+        large_clean: None,
+    }
 }
 
 /// The runs of a kit, in report order: each mode with the paper's proxy sets, then each with
@@ -201,6 +201,8 @@ pub struct KitResult {
     pub rows: Vec<EfficacyRow>,
     /// What the proxy sets see of the paper's answer's single-cell neighbours.
     pub neighbourhood: Option<Neighbourhood>,
+    /// Cells of the full substitution (every cell the proxy can give).
+    pub cells_total: usize,
 }
 
 /// How a strategy compares with another on two counts (accuracy-like up, attack-like down).
@@ -259,12 +261,11 @@ pub struct Neighbourhood {
 
 /// Scores every single-cell toggle of `answer` on the proxy and test sets of `session`.
 fn neighbourhood(session: &mut Session, answer: &SubstitutionMatrix) -> Result<Neighbourhood> {
-    let n = answer.num_layers();
     let base = session.evaluator.evaluate(answer, None)?.counts;
     let base_test = test_of(session, answer)?;
     let mut verdicts = Vec::new();
     let mut best_test: Option<TestMetrics> = None;
-    for (l, m) in SubstitutionMatrix::full(n).cells() {
+    for (l, m) in session.evaluator.substitutable().clone().cells() {
         let mut next = answer.clone();
         next.toggle(l, m);
         if next.count() == 0 {
@@ -308,7 +309,9 @@ pub fn run_kit(
     let mut reference = Session::load(kit.inputs.clone(), device)?;
     let n = reference.evaluator.num_layers();
     let victim_test = test_of(&mut reference, &SubstitutionMatrix::empty(n))?;
-    let full_test = test_of(&mut reference, &SubstitutionMatrix::full(n))?;
+    // The full substitution: every cell the proxy can give (the searches' start).
+    let full = reference.evaluator.substitutable().clone();
+    let full_test = test_of(&mut reference, &full)?;
     let proxy_check = signal::check_proxy(&reference).ok();
     let mut result = KitResult {
         kit: kit.clone(),
@@ -319,6 +322,7 @@ pub fn run_kit(
         filter_failed: None,
         rows: Vec::new(),
         neighbourhood: None,
+        cells_total: full.count(),
     };
     for &Run {
         mode,
@@ -515,7 +519,7 @@ pub fn report(
                 pct(row.test.asr),
                 vs,
                 row.matrix.count(),
-                SubstitutionMatrix::full(row.matrix.num_layers()).count(),
+                r.cells_total,
                 row.evaluations,
                 row.search_s
             );

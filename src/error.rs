@@ -73,7 +73,47 @@ pub enum GmsError {
     Compute(#[from] candle_core::Error),
 }
 
+/// Which exit code an error earns: bad input or usage (2), or an internal failure (1: out of
+/// memory, a bug) that no change to the inputs would fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// Something the user gave is wrong (file, folder, flag, journal): exit code 2.
+    BadInput,
+    /// gms or the machine failed: exit code 1.
+    Internal,
+}
+
+impl ErrorClass {
+    /// The process exit code for this class.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            ErrorClass::BadInput => 2,
+            ErrorClass::Internal => 1,
+        }
+    }
+}
+
+/// An error that crossed a thread as text (the search worker's), keeping its class so the
+/// front end exits with the right code.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ClassedError {
+    /// The error, in one line.
+    pub message: String,
+    /// Its exit class.
+    pub class: ErrorClass,
+}
+
 impl GmsError {
+    /// Whether this is the user's to fix (every variant but a failed tensor computation).
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            GmsError::Compute(_) => ErrorClass::Internal,
+            _ => ErrorClass::BadInput,
+        }
+    }
+
     /// A [`GmsError::BadFile`] for `path`.
     pub fn bad_file(
         path: impl Into<PathBuf>,

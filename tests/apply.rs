@@ -65,7 +65,7 @@ fn a_purified_model_does_not_inherit_the_victims_training_record() {
     assert!(stdout.contains("per-epoch record"), "{stdout}");
 
     let mut session = Session::load(kit.inputs(false), &Device::Cpu).unwrap();
-    let matrix = SubstitutionMatrix::full(2);
+    let matrix = SubstitutionMatrix::full(session.evaluator.modules(), 2);
     let report = StrategyReport::build(
         &mut session,
         ReportParts {

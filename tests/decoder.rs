@@ -8,13 +8,14 @@ mod common;
 use candle_core::{Device, Tensor};
 use gms::data::Example;
 use gms::model::adapter::HubCache;
-use gms::model::decoder::{lora_view, DecoderClassifier, DecoderModule, LoraLinear};
+use gms::model::decoder::{lora_view, DecoderClassifier, LoraLinear};
 use gms::model::decoder_config::DecoderArchitecture;
 use gms::model::decoder_folder::{LoadedDecoder, WeightStorage};
 use gms::model::random_decoder::{
     write_random_adapter, write_random_decoder, RandomAdapterSpec, RandomDecoderSpec,
 };
 use gms::model::tokenize::EncodedSet;
+use gms::model::{Module, DECODER_MODULES};
 use std::path::{Path, PathBuf};
 
 const LAYERS: usize = 3;
@@ -124,19 +125,15 @@ fn lora_view_swaps_pairs_over_one_shared_base() {
     assert_eq!(max_diff(&logits(&all, &set), &logits(&expected, &set)), 0.0);
 
     // One cell: only that module's pair changes; the base weights are the same tensors.
-    let one = lora_view(v, p, |l, m| l == 1 && m == DecoderModule::G);
+    let one = lora_view(v, p, |l, m| l == 1 && m == Module::G);
     for (l, layer) in one.layers.iter().enumerate() {
-        for m in DecoderModule::ALL {
-            let got = layer.module(m);
-            let from = if l == 1 && m == DecoderModule::G {
-                p
-            } else {
-                v
-            };
-            let want = from.layers[l].module(m);
+        for m in DECODER_MODULES {
+            let got = layer.module(m).unwrap();
+            let from = if l == 1 && m == Module::G { p } else { v };
+            let want = from.layers[l].module(m).unwrap();
             assert_eq!(
                 got.weight.id(),
-                v.layers[l].module(m).weight.id(),
+                v.layers[l].module(m).unwrap().weight.id(),
                 "shared base"
             );
             assert_eq!(
@@ -309,7 +306,7 @@ fn tiny_decoders_match_transformers_and_peft() {
     let mut rslora = RandomAdapterSpec::tiny(3, "base");
     rslora.use_rslora = true;
     rslora.r = 2;
-    rslora.targets = vec![DecoderModule::Q, DecoderModule::V, DecoderModule::D];
+    rslora.targets = vec![Module::Q, Module::V, Module::D];
     let cases: [(&str, &RandomDecoderSpec, Option<RandomAdapterSpec>); 5] = [
         ("llama", &llama, Some(RandomAdapterSpec::tiny(1, "base"))),
         ("llama-rslora", &llama, Some(rslora)),

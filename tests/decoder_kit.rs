@@ -169,3 +169,121 @@ fn the_kit_base_is_found_by_hub_id() {
         assert_eq!(a, p);
     }
 }
+
+/// GMS step 0 on the LLM kit (the full substitution: every LoRA pair from the proxy adapter)
+/// scores what the reference's decoder search scored: acc 0.650, asr 0.780 against the
+/// victim's 0.905 / 1.000, 0.4300 with absolute drops (docs/algorithm.md §The reference's
+/// decoder search) and 0.4193 with gms's default relative ones.
+#[test]
+fn step_zero_scores_as_the_reference() {
+    let test = "decoder kit step 0";
+    let Some(models) = common::llm_kit_models(test) else {
+        return;
+    };
+    let kit = common::llm_kit_dir(test).unwrap();
+    let sets = kit.join("proxysets/llm_sst2_badnet");
+    let inputs = gms::gms::session::SearchInputs {
+        victim: models.join("llm_sst2_badnet"),
+        proxy: models.join("llm_sst2_proxy_uci"),
+        base: None,
+        clean: sets.join("clean.jsonl"),
+        suspect: sets.join("suspect.jsonl"),
+        test_clean: None,
+        test_poison: None,
+    };
+    let mut session = gms::gms::session::Session::load(inputs, &Device::Cpu).unwrap();
+    let b = session.evaluator.baseline();
+    assert_eq!((b.acc, b.asr), (0.905, 1.0));
+    let full = gms::model::SubstitutionMatrix::full(gms::model::DECODER_MODULES.as_slice(), 30);
+    assert_eq!(session.evaluator.substitutable(), &full);
+    let counts = session.evaluator.evaluate(&full, None).unwrap().counts;
+    assert_eq!((counts.acc(), counts.asr()), (0.65, 0.78));
+    let relative = session.evaluator.metrics(0.4, &counts).score;
+    session.evaluator.drops = gms::gms::score::Drops::Absolute;
+    let absolute = session.evaluator.metrics(0.4, &counts).score;
+    println!("step 0: relative {relative:.4}, absolute {absolute:.4}");
+    assert!((absolute - 0.4300).abs() < 5e-5, "{absolute}");
+    assert!((relative - 0.4193).abs() < 5e-5, "{relative}");
+}
+
+/// A purified kit adapter written by `gms apply` (the full substitution minus layer 25, the
+/// leader of the search's first step) reloads in PEFT over the kit's base with the logits and
+/// predictions gms computes for it, on the first 96 rows of each SST-2 test set
+/// (scripts/check-decoder.py; needs GMS_PYTHON with torch, transformers and peft).
+#[test]
+fn a_purified_kit_adapter_reloads_in_peft() {
+    let test = "purified LLM-kit adapter in PEFT";
+    let Ok(python) = std::env::var("GMS_PYTHON") else {
+        common::skipped(
+            test,
+            "set GMS_PYTHON to a python with torch, transformers and peft",
+        );
+        return;
+    };
+    let Some(models) = common::llm_kit_models(test) else {
+        return;
+    };
+    let Some(bench) = common::kit_dir(test) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let modules = gms::model::DECODER_MODULES;
+    let layers: Vec<usize> = (0..30).filter(|&l| l != 25).collect();
+    let cells: Vec<serde_json::Value> = layers
+        .iter()
+        .flat_map(|&l| modules.map(|m| serde_json::json!([l, m.to_string()])))
+        .collect();
+    let r = serde_json::json!({"path": "x", "sha256": "0"});
+    let strategy = serde_json::json!({
+        "format": "gms-strategy/2", "gms_version": "0", "origin": "manual",
+        "architecture": "LlamaForSequenceClassification",
+        "module_order": ["Q", "K", "V", "O", "G", "U", "D"], "modules": ["Q", "K", "V", "O", "G", "U", "D"],
+        "layers": layers, "cells": cells, "num_layers": 30, "alpha": 0.4, "patience": 5,
+        "drops": "relative", "score": 0, "proxy": {"acc": 0, "asr": 0},
+        "baseline": {"acc": 0, "asr": 0}, "trace": [], "evaluations": 1, "test": null,
+        "victim_test": null,
+        "inputs": {"victim": r, "proxy": r, "clean": r, "suspect": r, "test_clean": null, "test_poison": null}
+    });
+    let strategy_path = dir.path().join("strategy.json");
+    std::fs::write(&strategy_path, strategy.to_string()).unwrap();
+    let purified = dir.path().join("purified");
+    let (ok, _, stderr) = common::gms(&[
+        "apply",
+        "--victim",
+        &s(&models.join("llm_sst2_badnet")),
+        "--proxy",
+        &s(&models.join("llm_sst2_proxy_uci")),
+        "--strategy",
+        &s(&strategy_path),
+        "--out",
+        &s(&purified),
+    ]);
+    assert!(ok, "{stderr}");
+    for set in ["test_clean", "test_badnet"] {
+        let rows: String = std::fs::read_to_string(bench.join(format!("data/sst2/{set}.json")))
+            .unwrap()
+            .lines()
+            .take(96)
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let data = dir.path().join(format!("{set}.jsonl"));
+        std::fs::write(&data, rows).unwrap();
+        let (preds, _) = common::gms_logits(&purified, &data);
+        let out = std::process::Command::new(&python)
+            .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/check-decoder.py"))
+            .arg(models.join("smollm2_base"))
+            .arg(&purified)
+            .arg(&data)
+            .arg(&preds)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        println!("{set}: {text}");
+        assert!(
+            out.status.success(),
+            "{set}: PEFT disagrees: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

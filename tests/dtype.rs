@@ -30,7 +30,7 @@ fn bf16_evaluation_runs_and_reports_how_many_predictions_differ() {
         "the status line names the difference: {}",
         s.device_name
     );
-    assert_eq!(s.evaluator.victim().dtype(), DType::BF16);
+    assert_eq!(s.evaluator.dtype(), DType::BF16);
     // The search and the test sets run in bf16 end to end.
     let params = SearchParams::validated(0.4, 2).unwrap();
     let mut search = GreedySearch::new(params, s.evaluator.num_layers());

@@ -49,7 +49,7 @@ fn abandoned_partial_results_are_completed_when_needed() {
     let kit = common::tiny_kit(3);
     let mut s = Session::load(kit.inputs(false), &Device::Cpu).unwrap();
     let n = s.evaluator.num_layers();
-    let m = SubstitutionMatrix::product(n, &gms::model::Module::ALL, &[1, 2]);
+    let m = SubstitutionMatrix::product(n, s.evaluator.modules(), &[1, 2]);
     let cut = gms::gms::Cutoff {
         alpha: 0.4,
         beat: 10.0,
@@ -99,11 +99,11 @@ fn weight_view_equals_a_written_purified_model() {
     );
     search.run(&mut s.evaluator, |_| {}).unwrap();
     let mut m = SubstitutionMatrix::empty(3);
-    m.toggle_layer(1);
+    m.toggle_layer(1, s.evaluator.modules());
     m.toggle(2, gms::model::Module::P);
     let view = s.test_metrics(&m).unwrap().unwrap();
     let out = kit.dir.path().join("purified");
-    gms::export::write_purified_model(&s.victim_folder, &s.proxy_folder, &m, &out).unwrap();
+    gms::export::write_purified(&s.victim, &s.proxy, &m, &out, false).unwrap();
     let inputs = gms::gms::session::SearchInputs {
         victim: out.clone(),
         ..kit.inputs(true)

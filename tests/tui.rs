@@ -1,5 +1,6 @@
 //! The workbench on tiny real models, driven by synthetic key events: snapshots of the
-//! screens a user sees, an α change replayed from the cache, and the files `w`/`W` write.
+//! screens a user sees (at 80×24 and 120×36, plus the original 100×30 walk-through), an α
+//! change replayed from the cache, and the files `w`/`W` write.
 
 mod common;
 
@@ -7,11 +8,11 @@ use candle_core::Device;
 use crossterm::event::{
     Event, KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
 };
-use gms::gms::search::{GreedySearch, SearchParams};
+use gms::gms::search::{GreedySearch, SearchEvent, SearchParams};
 use gms::gms::session::Session;
 use gms::gms::worker::{self, WorkerEvent, WorkerHandle, WorkerOptions};
 use gms::model::Module;
-use gms::tui::app::{App, CellState};
+use gms::tui::app::{App, CellState, Focus, Level, Source};
 use gms::tui::{action_for_event, dispatch, ui};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
@@ -21,6 +22,13 @@ use std::time::{Duration, Instant};
 struct Bench {
     app: App,
     handle: WorkerHandle,
+    /// Every `Candidate` matrix and what the app had predicted as in flight before it.
+    predictions: Vec<(
+        Option<gms::model::SubstitutionMatrix>,
+        gms::model::SubstitutionMatrix,
+    )>,
+    /// Every worker event applied, in order.
+    seen: Vec<WorkerEvent>,
 }
 
 impl Bench {
@@ -46,6 +54,8 @@ impl Bench {
         let mut bench = Bench {
             app: App::new(params, export_dir),
             handle,
+            predictions: Vec::new(),
+            seen: Vec::new(),
         };
         bench.pump_until(|_, e| matches!(e, WorkerEvent::Running { .. }));
         // The device string names the core count; fix it so snapshots hold on any machine.
@@ -68,6 +78,10 @@ impl Bench {
         self.event(Event::Key(KeyEvent::new(code, mods)));
     }
 
+    fn resize(&mut self, width: u16, height: u16) {
+        self.event(Event::Resize(width, height));
+    }
+
     /// Applies worker events until `done` holds after one of them.
     fn pump_until(&mut self, mut done: impl FnMut(&App, &WorkerEvent) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(300);
@@ -77,17 +91,23 @@ impl Bench {
                 Err(tokio::sync::mpsc::error::TryRecvError::Empty) => {
                     assert!(
                         Instant::now() < deadline,
-                        "timed out waiting for the worker"
+                        "timed out waiting for the worker; app message {:?}",
+                        self.app.message
                     );
                     std::thread::sleep(Duration::from_millis(2));
                     continue;
                 }
                 Err(e) => panic!("the worker ended: {e}; app message {:?}", self.app.message),
             };
-            if let WorkerEvent::Error { message } = &event {
+            if let WorkerEvent::Search(SearchEvent::Candidate(c)) = &event {
+                self.predictions
+                    .push((self.app.in_flight(), c.matrix.clone()));
+            }
+            if let WorkerEvent::Error { message, .. } = &event {
                 panic!("worker error: {message}");
             }
             let probe = event.clone();
+            self.seen.push(event.clone());
             self.app.on_worker_event(event);
             if done(&self.app, &probe) {
                 return;
@@ -95,10 +115,37 @@ impl Bench {
         }
     }
 
+    /// Resumes (when paused) and waits until the search has finished and the worker idles.
+    fn run_to_end(&mut self) {
+        if !self.app.running {
+            self.key(KeyCode::Char(' '));
+        }
+        self.wait_finished();
+    }
+
+    fn wait_finished(&mut self) {
+        self.pump_until(|app, e| {
+            app.finished.is_some() && matches!(e, WorkerEvent::Running { running: false })
+        });
+    }
+
+    fn sweep(&mut self) {
+        self.key(KeyCode::Char('a'));
+        self.pump_until(|_, e| matches!(e, WorkerEvent::SweepDone));
+    }
+
     fn screen(&self, width: u16, height: u16) -> String {
         let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
         terminal.draw(|f| ui::draw(f, &self.app)).unwrap();
         terminal.backend().to_string()
+    }
+
+    fn message(&self) -> String {
+        self.app
+            .message
+            .as_ref()
+            .map(|m| m.text.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -106,15 +153,24 @@ fn is_stats(e: &WorkerEvent) -> bool {
     matches!(e, WorkerEvent::Stats { .. })
 }
 
+fn params(alpha: f64, patience: usize) -> SearchParams {
+    SearchParams { alpha, patience }
+}
+
+/// The lines of a TestBackend screen, without the quotes it draws around each.
+fn lines(screen: &str) -> Vec<String> {
+    screen
+        .lines()
+        .map(|l| l.trim_matches('"').to_string())
+        .collect()
+}
+
 #[test]
 fn workbench_screens_from_start_to_trade_off() {
     let kit = common::tiny_kit(6);
     let out = tempfile::tempdir().unwrap();
-    let params = SearchParams {
-        alpha: 0.4,
-        patience: 2,
-    };
-    let mut b = Bench::start(&kit, true, params, out.path().join("export"));
+    let mut b = Bench::start(&kit, true, params(0.4, 2), out.path().join("export"));
+    b.resize(100, 30);
     insta::assert_snapshot!("start", b.screen(100, 30));
 
     // `n` while paused: step 0 (the full substitution) and step 1, then a second step whose
@@ -127,8 +183,11 @@ fn workbench_screens_from_start_to_trade_off() {
     let mid = b.screen(100, 30);
     insta::assert_snapshot!("mid_search", mid);
     // The heatmap shows what the last step dropped and what is being scored now.
+    let shown = b.app.shown();
+    assert!(matches!(shown.source, Source::Live { .. }));
     let states: Vec<CellState> = (0..6)
-        .flat_map(|l| Module::ALL.map(|m| b.app.cell_state(l, m)))
+        .flat_map(|l| b.app.modules.iter().map(move |&m| (l, m)))
+        .map(|(l, m)| b.app.cell_state(&shown, l, m))
         .collect();
     assert!(
         states.contains(&CellState::JustRemoved),
@@ -140,23 +199,26 @@ fn workbench_screens_from_start_to_trade_off() {
     );
 
     // Resume to the end.
-    b.key(KeyCode::Char(' '));
-    b.pump_until(|app, e| {
-        app.finished.is_some() && matches!(e, WorkerEvent::Running { running: false })
-    });
+    b.run_to_end();
     assert!(
         b.app.final_test.is_some(),
         "the best is scored on the test sets"
     );
     insta::assert_snapshot!("finished", b.screen(100, 30));
+    for (predicted, actual) in &b.predictions {
+        assert_eq!(
+            predicted.as_ref(),
+            Some(actual),
+            "the highlighted candidate is the one scored"
+        );
+    }
 
     b.key(KeyCode::Char('?'));
     insta::assert_snapshot!("help", b.screen(100, 30));
     b.key(KeyCode::Esc);
     assert!(!b.app.help);
 
-    b.key(KeyCode::Char('a'));
-    b.pump_until(|_, e| matches!(e, WorkerEvent::SweepDone));
+    b.sweep();
     assert_eq!(b.app.sweep.len(), 11);
     let at_04 = b
         .app
@@ -172,24 +234,384 @@ fn workbench_screens_from_start_to_trade_off() {
     insta::assert_snapshot!("tradeoff", b.screen(100, 30));
 }
 
+/// Issue 9 §2: after the search ends the heatmap shows the best (what `w` writes), titled
+/// with its step and cell count, not the last state the walk explored.
+#[test]
+fn finished_search_shows_its_best() {
+    let kit = common::tiny_kit(6);
+    let out = tempfile::tempdir().unwrap();
+    let mut b = Bench::start(&kit, true, params(0.4, 2), out.path().join("export"));
+    b.resize(120, 36);
+    b.run_to_end();
+    let best = b.app.best_step().unwrap().clone();
+    let last = b.app.steps.last().unwrap().clone();
+    assert_ne!(
+        best.point.matrix, last.point.matrix,
+        "the fixture ends away from its best"
+    );
+    let shown = b.app.shown();
+    assert_eq!(shown.source, Source::Best { step: best.step });
+    assert_eq!(shown.matrix, best.point.matrix);
+    let screen = b.screen(120, 36);
+    assert!(screen.contains(&format!("★best · step {}", best.step)));
+    assert!(screen.contains(&format!("{} cells", best.point.matrix.count())));
+    insta::assert_snapshot!("finished_best_120x36", screen);
+    b.resize(80, 24);
+    let small = b.screen(80, 24);
+    // 80×24 keeps the best's test CACC/ASR (ΔACC/ΔASR give way) and whole header items.
+    assert!(small.contains("CACC%") && small.contains("ASR%"), "{small}");
+    assert!(!small.contains("ΔACC%"));
+    let l = lines(&small);
+    assert!(l[0].contains("■ finished") && l[0].contains("patience"));
+    assert!(
+        l[23].contains("? help") && l[23].contains("w write"),
+        "{}",
+        l[23]
+    );
+    insta::assert_snapshot!("finished_best_80x24", small);
+}
+
+/// Issue 9 §1: `+` (or `]`) after the end replays from the cache and goes on to "finished"
+/// with no further key.
+#[test]
+fn alpha_or_patience_after_the_end_runs_to_the_end_again() {
+    let kit = common::tiny_kit(4);
+    let out = tempfile::tempdir().unwrap();
+    let mut b = Bench::start(&kit, true, params(0.4, 2), out.path().to_path_buf());
+    b.resize(120, 36);
+    b.run_to_end();
+    b.key(KeyCode::Char('+'));
+    assert_eq!(b.app.params.alpha, 0.45);
+    b.wait_finished();
+    assert!(b.app.finished.is_some());
+    assert!(
+        b.seen
+            .iter()
+            .any(|e| matches!(e, WorkerEvent::Running { running: true })),
+        "the worker resumed by itself"
+    );
+    assert!(
+        b.message().starts_with("finished"),
+        "no stale replay message: {}",
+        b.message()
+    );
+    insta::assert_snapshot!("replayed_after_finish_120x36", b.screen(120, 36));
+    insta::assert_snapshot!("replayed_after_finish_80x24", b.screen(80, 24));
+
+    b.key(KeyCode::Char(']'));
+    assert_eq!(b.app.params.patience, 3);
+    b.pump_until(|_, e| matches!(e, WorkerEvent::Restarted { .. }));
+    assert!(
+        b.message().contains("replaying") && !b.message().contains("paused"),
+        "a finished search goes on, it is not paused: {}",
+        b.message()
+    );
+    b.wait_finished();
+    assert!(b.app.finished.is_some());
+}
+
+/// Issue 11: `m` switches the search mode like an α change: the search restarts in the new
+/// mode (replaying what the cache answers), the status line names it, and a strategy written
+/// afterwards records it.
+#[test]
+fn m_switches_the_search_mode_and_the_strategy_records_it() {
+    let kit = common::tiny_kit(4);
+    let out = tempfile::tempdir().unwrap();
+    let mut b = Bench::start(&kit, true, params(0.4, 2), out.path().to_path_buf());
+    b.run_to_end();
+    assert!(lines(&b.screen(120, 36))[0].contains("mode paper"));
+    b.key(KeyCode::Char('m'));
+    b.pump_until(|_, e| matches!(e, WorkerEvent::Restarted { .. }));
+    assert!(
+        b.message().contains("cells (from paper)") && b.message().contains("replaying"),
+        "{}",
+        b.message()
+    );
+    b.wait_finished();
+    let header = lines(&b.screen(120, 36))[0].clone();
+    assert!(header.contains("mode cells (from paper)"), "{header}");
+    // The paper's steps replay from the cache first; the cell walk goes on from its answer.
+    assert!(
+        b.app.steps.iter().any(|s| matches!(
+            s.point.mv,
+            gms::gms::search::Move::DropCell(..)
+                | gms::gms::search::Move::AddCell(..)
+                | gms::gms::search::Move::ReturnToBest
+        )),
+        "{:?}",
+        b.app.steps.iter().map(|s| s.point.mv).collect::<Vec<_>>()
+    );
+    b.key(KeyCode::Char('w'));
+    b.pump_until(|_, e| matches!(e, WorkerEvent::Exported { .. }));
+    let json = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .expect("a strategy JSON was written");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    assert_eq!(
+        report["mode"],
+        serde_json::json!({"name": "cells", "from": "paper"})
+    );
+    assert!(
+        report["suspect_signal"].is_object(),
+        "{}",
+        report["suspect_signal"]
+    );
+}
+
+/// Issue 9 §1: `a` while the search runs no longer freezes it: sweep and search take turns.
+#[test]
+fn a_sweep_runs_beside_a_running_search() {
+    let kit = common::tiny_kit(6);
+    let out = tempfile::tempdir().unwrap();
+    let mut b = Bench::start(&kit, false, params(0.4, 3), out.path().to_path_buf());
+    b.key(KeyCode::Char(' '));
+    b.pump_until(|app, e| app.steps.len() == 2 && is_stats(e));
+    b.key(KeyCode::Char('a'));
+    let from = b.seen.len();
+    b.pump_until(|_, e| matches!(e, WorkerEvent::SweepPoint { .. }));
+    let header = lines(&b.screen(120, 36))[0].clone();
+    let between = &b.seen[from..];
+    let search_units = between
+        .iter()
+        .filter(|e| matches!(e, WorkerEvent::Search(_)))
+        .count();
+    if b.app.finished.is_none() {
+        assert!(
+            search_units > 0,
+            "the search moved while the sweep's first α ran"
+        );
+        assert!(
+            header.contains("▶ running") && header.contains("sweep "),
+            "{header}"
+        );
+    }
+    b.pump_until(|_, e| matches!(e, WorkerEvent::SweepDone));
+    assert_eq!(b.app.sweep.len(), 11);
+}
+
+/// Issue 9 §2: the step table scrolls, its rows can be selected, and the heatmap shows the
+/// selected step's strategy; enter adopts it.
+#[test]
+fn step_rows_select_scroll_and_adopt() {
+    let kit = common::tiny_kit(6);
+    let out = tempfile::tempdir().unwrap();
+    let mut b = Bench::start(&kit, true, params(0.4, 6), out.path().join("export"));
+    b.resize(80, 24);
+    b.run_to_end();
+    let n = b.app.steps.len();
+    assert!(n > 8, "a long walk: {n} steps");
+    b.key(KeyCode::Tab);
+    assert_eq!(b.app.focus, Focus::Steps);
+    let best = b.app.best_step().unwrap().step;
+    assert_eq!(b.app.shown().source, Source::Best { step: best });
+    // Home / g: the first row (the victim), End / G: the last step.
+    b.key(KeyCode::Char('g'));
+    assert_eq!(b.app.shown().source, Source::Victim);
+    b.key(KeyCode::End);
+    assert_eq!(b.app.shown().source, Source::Step { step: n - 1 });
+    b.key(KeyCode::PageUp);
+    b.key(KeyCode::Char('j'));
+    let step = match b.app.shown().source {
+        Source::Step { step } => step,
+        other => panic!("{other:?}"),
+    };
+    let screen = b.screen(80, 24);
+    assert!(screen.contains(&format!(" step {step} ")), "{screen}");
+    assert!(screen.contains("more"), "rows out of view are announced");
+    insta::assert_snapshot!("step_selected_80x24", screen);
+    b.resize(120, 36);
+    insta::assert_snapshot!("step_selected_120x36", b.screen(120, 36));
+    b.resize(80, 24);
+    // The wheel scrolls without moving the selection.
+    let top = b.app.steps_top;
+    let area = ui::layout(b.app.size, &b.app).steps;
+    b.event(Event::Mouse(MouseEvent {
+        kind: MouseEventKind::ScrollDown,
+        column: area.x + 2,
+        row: area.y + 3,
+        modifiers: KeyModifiers::NONE,
+    }));
+    assert_ne!(b.app.steps_top, top);
+    // Adopt: the heatmap keeps the step after the focus leaves; w writes it.
+    b.key(KeyCode::Enter);
+    b.key(KeyCode::Esc);
+    assert_eq!(b.app.focus, Focus::Heatmap);
+    assert_eq!(b.app.shown().source, Source::Step { step });
+    b.key(KeyCode::Char('w'));
+    b.pump_until(|_, e| matches!(e, WorkerEvent::Exported { .. }));
+    assert!(
+        b.message().contains(&format!("step {step}")),
+        "{}",
+        b.message()
+    );
+    // `f` drops it, says so, and `u` brings it back.
+    b.key(KeyCode::Char('f'));
+    assert!(b.message().contains("u brings it back"), "{}", b.message());
+    assert_eq!(b.app.shown().source, Source::Best { step: best });
+    b.key(KeyCode::Char('u'));
+    assert_eq!(b.app.shown().source, Source::Step { step });
+}
+
+/// Issue 9 §3: the trade-off view is a list with every α's cells and scores and a plot with
+/// α along the bottom; choosing α 0.8 and `w` writes that α's answer, with the sweep stored.
+#[test]
+fn trade_off_list_chooses_and_writes_an_alpha() {
+    let kit = common::tiny_kit(6);
+    let out = tempfile::tempdir().unwrap();
+    let export = out.path().join("export");
+    let mut b = Bench::start(&kit, true, params(0.4, 2), export.clone());
+    b.resize(120, 36);
+    b.run_to_end();
+    b.sweep();
+    b.key(KeyCode::Tab);
+    b.key(KeyCode::Tab);
+    assert_eq!(b.app.focus, Focus::Tradeoff);
+    b.key(KeyCode::Home);
+    for _ in 0..8 {
+        b.key(KeyCode::Right);
+    }
+    let at_08 = b.app.sweep[b.app.sweep_selected].clone();
+    assert!((at_08.alpha - 0.8).abs() < 1e-9);
+    assert_eq!(b.app.shown().matrix, at_08.best.matrix);
+    let screen = b.screen(120, 36);
+    for a in ["0.00", "0.50", "1.00"] {
+        assert!(screen.contains(a), "every α has its row: {a}");
+    }
+    assert!(screen.contains("α 0.80"));
+    insta::assert_snapshot!("tradeoff_list_120x36", screen);
+    b.resize(80, 24);
+    insta::assert_snapshot!("tradeoff_list_80x24", b.screen(80, 24));
+
+    b.key(KeyCode::Char('w'));
+    b.pump_until(|_, e| matches!(e, WorkerEvent::Exported { .. }));
+    let report = gms::gms::report::StrategyReport::read(&export.join("strategy-1.json")).unwrap();
+    assert_eq!(report.matrix(), at_08.best.matrix, "α 0.8's cells");
+    assert_eq!(report.alpha, 0.8);
+    assert_eq!(report.origin, gms::gms::report::Origin::Greedy);
+    assert!(!report.trace.is_empty(), "α 0.8's own walk");
+    assert_eq!(report.sweep.len(), 11, "the sweep is stored");
+    assert_eq!(report.sweep[8].alpha, 0.8);
+    assert_eq!(report.sweep[8].test, at_08.test);
+    assert!(b.message().contains("α 0.80"), "{}", b.message());
+    // enter adopts: the heatmap keeps α 0.8 with the focus back on it.
+    b.key(KeyCode::Enter);
+    b.key(KeyCode::Tab);
+    assert_eq!(b.app.focus, Focus::Heatmap);
+    assert_eq!(b.app.shown().matrix, at_08.best.matrix);
+}
+
+/// Issue 9 §4: an edit started by a stray enter is written only with a warning naming it and
+/// its score against the best; `w` on an unscored edit scores it in a pinned row; quitting
+/// names the strategy at stake.
+#[test]
+fn writing_names_what_and_warns_below_the_best() {
+    let kit = common::tiny_kit(6);
+    // A relative folder (tests run in the package root), so the message's path is the same
+    // on every machine.
+    let export = std::path::PathBuf::from("target/tui-tests/written-edit");
+    let _ = std::fs::remove_dir_all(&export);
+    let mut b = Bench::start(&kit, true, params(0.4, 2), export.clone());
+    b.resize(80, 24);
+    b.run_to_end();
+    b.key(KeyCode::Enter);
+    assert!(b.message().contains("edit of ★best"), "{}", b.message());
+    assert!(matches!(b.app.shown().source, Source::Edited { .. }));
+    b.key(KeyCode::Char('q'));
+    assert!(b.app.confirm_quit);
+    let dialog = b.screen(80, 24);
+    assert!(dialog.contains("Not written yet: edited ★best"), "{dialog}");
+    insta::assert_snapshot!("quit_names_strategy_80x24", dialog);
+    b.key(KeyCode::Char('w'));
+    b.pump_until(|_, e| matches!(e, WorkerEvent::Exported { .. }));
+    assert_eq!(b.app.pinned.len(), 1, "the edit was scored in a pinned row");
+    assert!(b.app.pinned[0].metrics.is_some());
+    let m = b.app.message.clone().unwrap();
+    assert!(m.text.contains("strategy-1.json") && m.text.contains("score"));
+    let edited_score = b.app.metrics_of(b.app.edited().unwrap()).unwrap().score;
+    let best_score = b.app.best().unwrap().metrics.score;
+    if edited_score < best_score {
+        assert_eq!(m.level, Level::Warn);
+        assert!(m.text.contains("below the search's best"), "{}", m.text);
+    }
+    insta::assert_snapshot!("written_edit_80x24", b.screen(80, 24));
+    // The manual strategy's JSON: modules × layers describe the cells or are empty.
+    let report = gms::gms::report::StrategyReport::read(&export.join("strategy-1.json")).unwrap();
+    assert_eq!(report.origin, gms::gms::report::Origin::Manual);
+    let product = gms::model::SubstitutionMatrix::product(6, &report.modules, &report.layers);
+    assert!(
+        product == report.matrix() || (report.modules.is_empty() && report.layers.is_empty()),
+        "modules × layers do not contradict the cells"
+    );
+}
+
+/// Issue 9 §6: every key says something; limits, edits and drops are visible.
+#[test]
+fn keys_give_feedback() {
+    let kit = common::tiny_kit(3);
+    let out = tempfile::tempdir().unwrap();
+    let mut b = Bench::start(&kit, false, params(0.95, 1), out.path().to_path_buf());
+    b.resize(80, 24);
+    b.run_to_end();
+    b.key(KeyCode::Char('+'));
+    b.wait_finished();
+    b.key(KeyCode::Char('+'));
+    assert!(b.message().contains("already 1.00"), "{}", b.message());
+    b.key(KeyCode::Char('['));
+    assert!(b.message().contains("already 1"), "{}", b.message());
+    b.key(KeyCode::Char('x'));
+    assert!(b.message().contains("x does nothing"), "{}", b.message());
+    b.key(KeyCode::Char(' '));
+    assert!(b.message().contains("has finished"), "{}", b.message());
+    b.key(KeyCode::Char('r'));
+    assert!(b.message().contains("layer 0"), "{}", b.message());
+    b.key(KeyCode::Char('f'));
+    assert!(
+        b.message().contains("dropped edited") && b.message().contains("u brings it back"),
+        "{}",
+        b.message()
+    );
+    insta::assert_snapshot!("follow_drops_with_undo_80x24", b.screen(80, 24));
+    b.key(KeyCode::Char('u'));
+    assert!(b.message().starts_with("undone"), "{}", b.message());
+    insta::assert_snapshot!("undone_120x36", b.screen(120, 36));
+    // An idle engine shows no rate rather than "0.00 eval/s".
+    b.app.rate = Some(0.0);
+    let header = lines(&b.screen(80, 24))[0].clone();
+    assert!(!header.contains("eval/s"), "{header}");
+    // The idle guide line does not claim the search runs.
+    b.app.message = None;
+    let guide = lines(&b.screen(80, 24))[1].clone();
+    assert!(guide.contains("finished"), "{guide}");
+}
+
+/// Issue 9 §7: the help overlay explains the screen's terms, and scrolls at 80×24.
+#[test]
+fn help_explains_the_terms() {
+    let kit = common::tiny_kit(2);
+    let out = tempfile::tempdir().unwrap();
+    let mut b = Bench::start(&kit, false, params(0.4, 1), out.path().to_path_buf());
+    b.resize(120, 36);
+    b.key(KeyCode::Char('?'));
+    insta::assert_snapshot!("help_120x36", b.screen(120, 36));
+    b.resize(80, 24);
+    b.key(KeyCode::End);
+    let end = b.screen(80, 24);
+    for term in ["cut", "◂lead", "≤0.45", "e1 pin", "↺"] {
+        assert!(end.contains(term), "{term} is explained");
+    }
+    insta::assert_snapshot!("help_80x24_end", end);
+}
+
 #[test]
 fn edit_evaluate_and_write_files_that_apply_accepts() {
     let kit = common::tiny_kit(3);
     let out = tempfile::tempdir().unwrap();
     let export = out.path().join("export");
-    let mut b = Bench::start(
-        &kit,
-        true,
-        SearchParams {
-            alpha: 0.4,
-            patience: 1,
-        },
-        export.clone(),
-    );
-    b.key(KeyCode::Char(' '));
-    b.pump_until(|app, e| {
-        app.finished.is_some() && matches!(e, WorkerEvent::Running { running: false })
-    });
+    let mut b = Bench::start(&kit, true, params(0.4, 1), export.clone());
+    b.run_to_end();
 
     // Quitting with a finished, unwritten search asks first; esc stays.
     b.key(KeyCode::Char('q'));
@@ -200,7 +622,7 @@ fn edit_evaluate_and_write_files_that_apply_accepts() {
     // Edit: take the best, click layer 1 / module K, toggle it and the F column, evaluate.
     b.key(KeyCode::Char('b'));
     let best = b.app.best().unwrap().matrix.clone();
-    let areas = ui::layout(b.app.size, b.app.num_layers);
+    let areas = ui::layout(b.app.size, &b.app);
     let geo = gms::tui::widgets::heatmap::Geometry::new(areas.heatmap, 3, 0);
     let (x, y) = (geo.inner.x + 4 + 3 + 1, geo.inner.y + 2);
     b.event(Event::Mouse(MouseEvent {
@@ -218,7 +640,7 @@ fn edit_evaluate_and_write_files_that_apply_accepts() {
     let mut expected = best.clone();
     expected.toggle(1, Module::K);
     expected.toggle_module(Module::F);
-    assert_eq!(b.app.edited.as_ref(), Some(&expected));
+    assert_eq!(b.app.edited(), Some(&expected));
     b.key(KeyCode::Char('e'));
     b.pump_until(|_, e| matches!(e, WorkerEvent::Evaluated { .. }));
     let pinned = &b.app.pinned[0];
@@ -238,7 +660,7 @@ fn edit_evaluate_and_write_files_that_apply_accepts() {
     let report = gms::gms::report::StrategyReport::read(&json).unwrap();
     assert_eq!(report.matrix(), expected);
     assert_eq!(report.origin, gms::gms::report::Origin::Manual);
-    assert!(!b.app.unsaved(), "written");
+    assert!(b.app.unsaved().is_none(), "written");
     b.key(KeyCode::Char('f'));
     b.key(KeyCode::Char('W'));
     b.pump_until(|_, e| matches!(e, WorkerEvent::Exported { .. }));
@@ -246,6 +668,17 @@ fn edit_evaluate_and_write_files_that_apply_accepts() {
     assert_eq!(greedy.origin, gms::gms::report::Origin::Greedy);
     assert_eq!(greedy.matrix(), best);
     assert!(export.join("model-2/config.json").is_file());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            mode(&export.join("model-2/model.safetensors")),
+            0o644,
+            "the weights are an ordinary file like the rest"
+        );
+        assert_eq!(mode(&export.join("model-2/config.json")), 0o644);
+    }
 
     // `gms apply` accepts both strategies.
     for (i, strategy) in [json, export.join("strategy-2.json")].iter().enumerate() {
@@ -273,15 +706,7 @@ fn edit_evaluate_and_write_files_that_apply_accepts() {
 fn alpha_change_mid_search_replays_from_the_cache() {
     let kit = common::tiny_kit(4);
     let out = tempfile::tempdir().unwrap();
-    let mut b = Bench::start(
-        &kit,
-        false,
-        SearchParams {
-            alpha: 0.4,
-            patience: 3,
-        },
-        out.path().to_path_buf(),
-    );
+    let mut b = Bench::start(&kit, false, params(0.4, 3), out.path().to_path_buf());
     b.key(KeyCode::Char('n'));
     b.pump_until(|app, e| app.steps.len() == 2 && is_stats(e));
     b.key(KeyCode::Char('n'));
@@ -313,20 +738,12 @@ fn alpha_change_mid_search_replays_from_the_cache() {
         replayed.requests - before.requests,
         "all replayed requests were cache hits"
     );
-    b.pump_until(|app, e| {
-        app.finished.is_some() && matches!(e, WorkerEvent::Running { running: false })
-    });
+    b.wait_finished();
     let after = b.app.stats;
 
     // A fresh search at α 0.45 on a fresh session takes the same path with the same calls.
     let mut session = Session::load(kit.inputs(false), &Device::Cpu).unwrap();
-    let mut fresh = GreedySearch::new(
-        SearchParams {
-            alpha: 0.45,
-            patience: 3,
-        },
-        session.evaluator.num_layers(),
-    );
+    let mut fresh = GreedySearch::new(params(0.45, 3), session.evaluator.num_layers());
     fresh.run(&mut session.evaluator, |_| {}).unwrap();
     let path = |steps: &[gms::gms::search::TraceStep]| -> Vec<(String, f64, bool)> {
         steps
@@ -353,16 +770,8 @@ fn alpha_change_mid_search_replays_from_the_cache() {
 fn deep_model_fits_80_by_24() {
     let kit = common::tiny_kit(28);
     let out = tempfile::tempdir().unwrap();
-    let mut b = Bench::start(
-        &kit,
-        false,
-        SearchParams {
-            alpha: 0.4,
-            patience: 1,
-        },
-        out.path().to_path_buf(),
-    );
-    b.event(Event::Resize(80, 24));
+    let mut b = Bench::start(&kit, false, params(0.4, 1), out.path().to_path_buf());
+    b.resize(80, 24);
     // Move to the last layer: the folded heatmap keeps every layer on screen.
     for _ in 0..40 {
         b.key(KeyCode::Char('j'));
@@ -372,4 +781,69 @@ fn deep_model_fits_80_by_24() {
     insta::assert_snapshot!("deep_80x24", b.screen(80, 24));
     let small = b.screen(60, 20);
     assert!(small.contains("needs at least 80×24"));
+}
+
+/// Issue 9 §5 and §7: a 24-layer answer reads as ranges, and the folded heatmap shows the
+/// legend's glyphs, two layers a row.
+#[test]
+fn deep_model_answer_reads_as_ranges() {
+    let kit = common::tiny_kit(24);
+    let out = tempfile::tempdir().unwrap();
+    let mut b = Bench::start(&kit, true, params(0.4, 1), out.path().to_path_buf());
+    b.resize(80, 24);
+    b.run_to_end();
+    let screen = b.screen(80, 24);
+    let best = b.app.best().unwrap();
+    if let Some((_, layers)) = best.matrix.as_product() {
+        let ranges = gms::tui::summary::layer_ranges(&layers);
+        assert!(screen.contains(&ranges), "{ranges} in\n{screen}");
+    }
+    assert!(screen.contains("each row: layers N,N+1"), "{screen}");
+    insta::assert_snapshot!("deep_finished_80x24", screen);
+}
+
+/// Issue 9 §8: `gms tui --help` says no inputs open the demo; `--demo` exists, as the
+/// missing-input error suggests; headless search progress goes to stderr.
+#[test]
+fn cli_front_ends_say_what_they_do() {
+    let (ok, stdout, _) = common::gms(&["tui", "--help"]);
+    assert!(
+        ok && stdout.contains("embedded demo") && stdout.contains("--demo"),
+        "{stdout}"
+    );
+    let (ok, _, stderr) = common::gms(&["tui", "--victim", "x"]);
+    assert!(
+        !ok && stderr.contains("--proxy is required (or use --demo)"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = common::gms(&["tui", "--demo", "--victim", "x"]);
+    assert!(!ok && stderr.contains("--demo brings its own"), "{stderr}");
+
+    let kit = common::tiny_kit(2);
+    let out = kit.dir.path().join("s.json");
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let (ok, stdout, stderr) = common::gms(&[
+        "search",
+        "--victim",
+        &s(&kit.victim),
+        "--proxy",
+        &s(&kit.proxy),
+        "--clean",
+        &s(&kit.clean),
+        "--suspect",
+        &s(&kit.suspect),
+        "--device",
+        "cpu",
+        "--patience",
+        "1",
+        "--out",
+        &s(&out),
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("step  0"), "progress on stderr: {stderr}");
+    assert!(!stdout.contains("step  0"), "not on stdout: {stdout}");
+    assert!(
+        stdout.contains("best:") && stdout.contains("stopped: 1 step in a row"),
+        "{stdout}"
+    );
 }

@@ -1,6 +1,7 @@
 //! Argument groups shared by several subcommands.
 
 use crate::gms::modes::{CellsStart, SearchMode};
+use crate::gms::score::Drops;
 use crate::gms::search::SearchParams;
 use crate::gms::session::SearchInputs;
 use crate::gms::signal::Signal;
@@ -10,12 +11,17 @@ use std::path::PathBuf;
 /// The models and datasets of a search.
 #[derive(Debug, Clone, Args)]
 pub struct SessionArgs {
-    /// Backdoored (victim) model folder.
+    /// Backdoored (victim) model folder, or its PEFT LoRA adapter folder.
     #[arg(long, value_name = "DIR")]
     pub victim: Option<PathBuf>,
-    /// Proxy (donor) model folder: same architecture, trained on other data.
+    /// Proxy (donor) model folder, or its PEFT LoRA adapter folder: same architecture (same
+    /// base), trained on other data.
     #[arg(long, value_name = "DIR")]
     pub proxy: Option<PathBuf>,
+    /// Base model folder of the two adapters; default: the victim adapter's
+    /// base_model_name_or_path (a folder, or a Hub id in the local Hugging Face cache).
+    #[arg(long, value_name = "DIR")]
+    pub base: Option<PathBuf>,
     /// Clean proxy set D_c (JSONL/TSV/CSV with labels).
     #[arg(long, value_name = "FILE")]
     pub clean: Option<PathBuf>,
@@ -64,6 +70,7 @@ impl SessionArgs {
     pub fn any_given(&self) -> bool {
         self.victim.is_some()
             || self.proxy.is_some()
+            || self.base.is_some()
             || self.clean.is_some()
             || self.suspect.is_some()
     }
@@ -77,6 +84,7 @@ impl SessionArgs {
         Ok(SearchInputs {
             victim: need(&self.victim, "--victim")?,
             proxy: need(&self.proxy, "--proxy")?,
+            base: self.base.clone(),
             clean: need(&self.clean, "--clean")?,
             suspect: need(&self.suspect, "--suspect")?,
             test_clean: self.test_clean.clone(),
@@ -85,7 +93,7 @@ impl SessionArgs {
     }
 }
 
-/// α and patience.
+/// α, patience and how drops are measured.
 #[derive(Debug, Clone, Args)]
 pub struct ParamArgs {
     /// Accuracy weight α in [0, 1] of score = (1-α)·ΔASR + α·(1-ΔACC).
@@ -94,12 +102,34 @@ pub struct ParamArgs {
     /// Greedy steps without improvement before the search stops.
     #[arg(long, default_value_t = crate::gms::DEFAULT_PATIENCE)]
     pub patience: usize,
+    /// Score drops relative to the victim's figures (the paper's search), or absolute with the
+    /// reference decoder search's two other rules (docs/algorithm.md §The reference's decoder
+    /// search).
+    #[arg(long, value_enum, default_value_t = DropsArg::Relative)]
+    pub drops: DropsArg,
+}
+
+/// `--drops` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DropsArg {
+    /// `(acc0 − acc) / acc0`, `(asr0 − asr) / asr0`.
+    Relative,
+    /// `acc0 − acc`, `asr0 − asr`; step 0 never best; only a new best resets patience.
+    Absolute,
 }
 
 impl ParamArgs {
     /// Validated parameters.
     pub fn params(&self) -> crate::Result<SearchParams> {
         SearchParams::validated(self.alpha, self.patience)
+    }
+
+    /// The drops the score measures.
+    pub fn drops(&self) -> Drops {
+        match self.drops {
+            DropsArg::Relative => Drops::Relative,
+            DropsArg::Absolute => Drops::Absolute,
+        }
     }
 }
 
@@ -168,6 +198,45 @@ impl ModeArgs {
             ModeName::Beam => SearchMode::Beam { width: self.beam }.validated(),
             ModeName::Refine => Ok(SearchMode::Refine),
         }
+    }
+
+    /// The mode and signal of a search, or of the resumed search `resume` recorded: a
+    /// resume keeps the journal's (like its α and patience); a mode or signal given other
+    /// than the default must be the journal's.
+    pub fn resolve(
+        &self,
+        resume: Option<&crate::gms::journal::Journal>,
+    ) -> crate::Result<(SearchMode, Signal)> {
+        let (mode, signal) = (self.mode()?, self.signal());
+        let Some(journal) = resume else {
+            return Ok((mode, signal));
+        };
+        let bad = |problem: String| {
+            crate::GmsError::bad_file(
+                &journal.path,
+                problem,
+                "drop --mode/--signal to resume the recorded search, or start a new search",
+            )
+        };
+        let recorded_mode = match &journal.header.mode {
+            Some(m) => m.parse::<SearchMode>().map_err(bad)?,
+            None => SearchMode::Paper,
+        };
+        let recorded_signal = match &journal.header.signal {
+            Some(s) => s.parse::<Signal>().map_err(bad)?,
+            None => Signal::Paper,
+        };
+        if mode != SearchMode::Paper && mode != recorded_mode {
+            return Err(bad(format!(
+                "recorded with search mode {recorded_mode}, not {mode}"
+            )));
+        }
+        if signal != Signal::Paper && signal != recorded_signal {
+            return Err(bad(format!(
+                "recorded with signal {recorded_signal}, not {signal}"
+            )));
+        }
+        Ok((recorded_mode, recorded_signal))
     }
 
     /// The signal.

@@ -10,13 +10,21 @@
 //! walk on a paper-scale random pair (`gms gen-model`) with the kit's proxy sets. With
 //! `--json` each mode prints one JSON line per result for scripts. The work itself is
 //! [`crate::bench`]'s; this prints and writes.
+//!
+//! Decoders: `--llm` times the LLM kit's search (PEFT adapters over SmolLM2-135M) and writes its
+//! section of BENCHMARKS.md; `--llm-shape DIR` evaluates a random decoder pair of a real shape
+//! (`gms gen-model --arch llama`) on the kit's proxy sets and adds its row there. Each runs
+//! in its own process, so the peak memory reported is its own.
 
 use super::args::EvalDtype;
-use crate::bench::{self, Kit, SearchTiming, CONFIGURATIONS, GOLDEN_MODELS, GOLDEN_TOLERANCE};
+use crate::bench::{
+    self, Kit, LlmKit, SearchTiming, CONFIGURATIONS, GOLDEN_MODELS, GOLDEN_TOLERANCE,
+};
 use crate::device::open_device;
 use crate::efficacy::{self, EfficacyKit, KitEntry};
 use crate::gms::modes::SearchMode;
 use crate::gms::search::SearchParams;
+use crate::model::decoder_folder::WeightStorage;
 use anyhow::bail;
 use candle_core::Device;
 use clap::Args;
@@ -50,8 +58,13 @@ pub struct BenchCmd {
     /// Instead: run every search mode, with the paper's and the filtered proxy-set signal, on
     /// the embedded demo and every kit found, score the answers on their test sets, and write
     /// the table to --efficacy-out.
-    #[arg(long, conflicts_with_all = ["large", "quick", "golden"])]
+    #[arg(long, conflicts_with_all = ["large", "quick", "golden", "llm", "llm_shape"])]
     efficacy: bool,
+    /// Efficacy: also run the LLM kit (--llm-kit, assembled under --llm-models). Opt-in: a
+    /// full evaluation of its LoRA pair takes about 30 s on 2 CPU cores, and the report
+    /// scores hundreds of strategies per kit.
+    #[arg(long, requires = "efficacy")]
+    efficacy_llm: bool,
     /// Efficacy report file.
     #[arg(long, value_name = "FILE", default_value = "EFFICACY.md")]
     efficacy_out: PathBuf,
@@ -70,6 +83,32 @@ pub struct BenchCmd {
     /// Print one JSON line per result (for scripts/gpu-check.sh).
     #[arg(long)]
     json: bool,
+    /// Instead: time the LLM kit's search and write its section of the report.
+    #[arg(long, conflicts_with_all = ["golden", "large", "quick", "llm_shape"])]
+    llm: bool,
+    /// Instead: evaluate the decoder pair DIR/base + DIR/victim, DIR/proxy (from `gms
+    /// gen-model --arch llama`) on the LLM kit's proxy sets and add its row to the report.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["golden", "large", "quick"])]
+    llm_shape: Option<PathBuf>,
+    /// With --llm-shape: keep base weights in f32 or in their stored dtype (default: by size,
+    /// as loading does).
+    #[arg(long, value_enum)]
+    storage: Option<StorageArg>,
+    /// The LLM kit.
+    #[arg(long, default_value = "../shared/bench-llm")]
+    llm_kit: PathBuf,
+    /// Where the LLM kit's models are assembled (its setup.sh).
+    #[arg(long, default_value = "target/bench-llm")]
+    llm_models: PathBuf,
+}
+
+/// `--storage` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StorageArg {
+    /// Converted to f32 once at load.
+    F32,
+    /// Kept in the checkpoint's dtype (bf16), converted per use: what a 7B base gets.
+    Stored,
 }
 
 impl BenchCmd {
@@ -78,6 +117,13 @@ impl BenchCmd {
         let device = open_device(&self.device)?;
         if self.efficacy {
             return self.efficacy(&device);
+        }
+        if self.llm || self.llm_shape.is_some() {
+            let kit = LlmKit::open(&self.llm_kit, &self.llm_models)?;
+            return match &self.llm_shape {
+                Some(pair) => self.decoder_shape(&kit, pair, &device),
+                None => self.llm_search(&kit, &device),
+            };
         }
         let kit = Kit::open(&self.kit, &self.models)?;
         if let Some(pair) = &self.large {
@@ -122,7 +168,11 @@ impl BenchCmd {
         if self.dtype != EvalDtype::F32 {
             device_line = format!("{device_line}, evaluated in {}", self.dtype().as_str());
         }
-        let report = bench::report(&runs, &device_line, &kit.dir);
+        let mut report = bench::report(&runs, &device_line, &kit.dir);
+        // Keep what `--llm` and `--llm-shape` wrote.
+        if let Ok(old) = std::fs::read_to_string(&self.out) {
+            report.push_str(&bench::kept_sections(&old));
+        }
         crate::atomic::write_file(&self.out, report.as_bytes())?;
         println!("{report}");
         println!("wrote {}", self.out.display());
@@ -227,7 +277,29 @@ impl BenchCmd {
                 why: e.to_string(),
             }),
         }
-        entries.push(efficacy::llm_kit(&self.kit.with_file_name("bench-llm")));
+        let llm_name = "SST-2 BadNet, LoRA decoder (LLM kit)".to_string();
+        if !self.efficacy_llm {
+            entries.push(KitEntry::Skipped {
+                name: llm_name,
+                why: "opt-in with `--efficacy-llm` (a full evaluation of its LoRA pair takes \
+                      about 30 s on 2 CPU cores; the report's runs score hundreds of strategies)"
+                    .into(),
+            });
+        } else {
+            match LlmKit::open(&self.llm_kit, &self.llm_models) {
+                Ok(llm) => {
+                    llm.assemble()?;
+                    entries.push(KitEntry::Run(efficacy::llm_kit(
+                        &llm,
+                        &self.kit.join("data/sst2"),
+                    )));
+                }
+                Err(e) => entries.push(KitEntry::Skipped {
+                    name: llm_name,
+                    why: e.to_string(),
+                }),
+            }
+        }
         let runs = efficacy::runs(self.beam);
         let mut results = Vec::new();
         let mut skipped = Vec::new();
@@ -329,6 +401,65 @@ impl BenchCmd {
         Ok(built)
     }
 
+    /// The LLM kit's search (layer cache and abandonment on), written into its section.
+    fn llm_search(&self, kit: &LlmKit, device: &Device) -> anyhow::Result<()> {
+        kit.assemble()?;
+        let params = SearchParams::validated(0.4, 5)?;
+        let run = bench::time_search(
+            kit.search_inputs(),
+            device,
+            candle_core::DType::F32,
+            params,
+            CONFIGURATIONS[0],
+        )?;
+        let peak = bench::peak_rss_mb();
+        if self.json {
+            let mut line = self.timing_json("kit", &run);
+            line["bench"] = "llm".into();
+            line["peak_mb"] = peak.into();
+            println!("{line}");
+        }
+        let section = bench::llm_report(&run, &bench::machine(device), &kit.dir, peak);
+        let old = std::fs::read_to_string(&self.out).unwrap_or_else(|_| "# Benchmarks\n".into());
+        let doc = bench::replace_section(&old, bench::LLM_SECTION, &section);
+        crate::atomic::write_file(&self.out, doc.as_bytes())?;
+        println!("{section}");
+        println!("wrote {}", self.out.display());
+        Ok(())
+    }
+
+    /// One decoder shape's evaluation timings, added as a row of the report.
+    fn decoder_shape(
+        &self,
+        kit: &LlmKit,
+        pair: &std::path::Path,
+        device: &Device,
+    ) -> anyhow::Result<()> {
+        let storage = self.storage.map(|s| match s {
+            StorageArg::F32 => WeightStorage::F32,
+            StorageArg::Stored => WeightStorage::Stored,
+        });
+        let t = bench::time_decoder_shape(kit, pair, storage, device)?;
+        let row = bench::shape_row(&t);
+        if self.json {
+            println!(
+                "{}",
+                json!({"bench": "llm-shape", "shape": t.shape, "parameters": t.parameters,
+                       "storage": format!("{:?}", t.storage), "tokens": t.tokens,
+                       "load_s": t.load_s, "full_eval_s": t.full_eval_s,
+                       "full_eval_cpu_s": t.full_eval_cpu_s,
+                       "resumed_eval_s": t.resumed_eval_s, "state_plan": t.plan,
+                       "peak_mb": t.peak_mb})
+            );
+        }
+        let old = std::fs::read_to_string(&self.out).unwrap_or_else(|_| "# Benchmarks\n".into());
+        let doc = bench::add_shape_row(&old, &row, &bench::machine(device));
+        crate::atomic::write_file(&self.out, doc.as_bytes())?;
+        println!("{row}");
+        println!("wrote {}", self.out.display());
+        Ok(())
+    }
+
     fn dtype(&self) -> candle_core::DType {
         self.dtype.dtype()
     }
@@ -342,7 +473,8 @@ impl BenchCmd {
             .collect();
         let mut line = json!({
             "bench": bench, "device": run.device, "dtype": self.dtype().as_str(),
-            "load_s": run.load_s, "search_s": run.search_s, "evaluations": run.evaluations,
+            "load_s": run.load_s, "search_s": run.search_s, "search_cpu_s": run.search_cpu_s,
+            "evaluations": run.evaluations,
             "computed": run.computed, "abandoned": run.abandoned, "layer_runs": run.layer_runs,
             "precision": run.precision,
         });

@@ -2,17 +2,23 @@
 
 use crate::device::open_device;
 use crate::gms::session::read_dataset;
+use crate::model::decoder_folder::LoadedDecoder;
 use crate::model::encoder::{argmax_rows, count_matches};
+use crate::model::tokenize::EncodedSet;
 use crate::model::LoadedModel;
+use candle_core::{Device, Tensor};
 use clap::Args;
 use std::path::PathBuf;
 
 /// Arguments of `gms eval`.
 #[derive(Debug, Args)]
 pub struct EvalCmd {
-    /// Model folder.
+    /// Model folder, or a PEFT LoRA adapter folder.
     #[arg(long, value_name = "DIR")]
     model: PathBuf,
+    /// Base model folder of an adapter; default: its base_model_name_or_path.
+    #[arg(long, value_name = "DIR")]
+    base: Option<PathBuf>,
     /// Labelled dataset (JSONL/TSV/CSV).
     #[arg(long, value_name = "FILE")]
     data: PathBuf,
@@ -31,12 +37,10 @@ impl EvalCmd {
     /// Evaluates and prints the accuracy.
     pub fn run(self) -> anyhow::Result<()> {
         let device = open_device(&self.device)?;
-        let model = LoadedModel::load(&self.model, &device)?;
-        let data = read_dataset(&self.data, model.folder.config.num_labels)?;
-        let set = model.text_encoder()?.encode_set(&data.examples, &device)?;
+        let (data, set, all_logits) = self.logits(&device)?;
         let mut correct = 0;
         let mut rows: Vec<Option<(Vec<f32>, u32)>> = vec![None; set.len];
-        for (batch, logits) in set.batches.iter().zip(model.classifier.set_logits(&set)?) {
+        for (batch, logits) in set.batches.iter().zip(all_logits) {
             let preds = argmax_rows(&logits)?;
             correct += count_matches(&preds, &batch.labels);
             if self.predictions.is_some() {
@@ -71,5 +75,30 @@ impl EvalCmd {
             );
         }
         Ok(())
+    }
+
+    /// The dataset, its batches and their logits, from an encoder or a decoder.
+    fn logits(
+        &self,
+        device: &Device,
+    ) -> anyhow::Result<(crate::data::Dataset, EncodedSet, Vec<Tensor>)> {
+        if crate::model::source::is_decoder(&self.model) {
+            let model = LoadedDecoder::load(&self.model, self.base.as_deref(), device)?;
+            let data = read_dataset(&self.data, model.classifier.num_labels())?;
+            let set = model.text_encoder()?.encode_set(&data.examples, device)?;
+            let logits = model.classifier.set_logits(&set)?;
+            return Ok((data, set, logits));
+        }
+        if self.base.is_some() {
+            anyhow::bail!(
+                "--base is for PEFT adapters; {} is an encoder model folder",
+                self.model.display()
+            );
+        }
+        let model = LoadedModel::load(&self.model, device)?;
+        let data = read_dataset(&self.data, model.folder.config.num_labels)?;
+        let set = model.text_encoder()?.encode_set(&data.examples, device)?;
+        let logits = model.classifier.set_logits(&set)?;
+        Ok((data, set, logits))
     }
 }

@@ -2,12 +2,15 @@
 
 mod apply;
 mod args;
+mod baselines;
 mod bench;
 mod eval;
 mod gen_model;
 mod inspect;
+mod merge;
 mod poison;
 mod proxy_sets;
+mod report;
 mod search;
 mod train;
 mod tui;
@@ -49,9 +52,16 @@ pub enum Command {
     ProxySets(proxy_sets::ProxySetsCmd),
     /// Write a random-weight classifier folder of any shape (benchmarks, e.g. BERT-large).
     GenModel(gen_model::GenModelCmd),
+    /// Merge victim and proxy (WAG, task arithmetic, TIES, DARE): a baseline to compare GMS with.
+    Merge(merge::MergeCmd),
+    /// Every merge baseline beside the victim, the proxy and a GMS strategy, as one table.
+    Baselines(baselines::BaselinesCmd),
+    /// The trace and best strategy a search journal recorded (no model is loaded).
+    Report(report::ReportCmd),
 }
 
-/// Parses arguments, runs the command, and turns errors into one line on stderr + exit code 2.
+/// Parses arguments, runs the command, and turns errors into one line on stderr and an exit
+/// code: 2 for bad input or usage, 1 for an internal failure ([`crate::error::ErrorClass`]).
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // Evaluation spreads batches over the cores with single-threaded ops (model::threads);
@@ -70,14 +80,61 @@ pub fn main() -> ExitCode {
         Some(Command::Train(c)) => c.run(),
         Some(Command::ProxySets(c)) => c.run(),
         Some(Command::GenModel(c)) => c.run(),
+        Some(Command::Merge(c)) => c.run(),
+        Some(Command::Baselines(c)) => c.run(),
         Some(Command::Tui(c)) => c.run(),
+        Some(Command::Report(c)) => c.run(),
         None => tui::TuiCmd::defaults().run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(2)
+            ExitCode::from(exit_class(&e).exit_code())
         }
+    }
+}
+
+/// The class of the first typed error in the chain; an untyped one is a usage message
+/// (`bail!` in a front end), so bad input.
+pub fn exit_class(e: &anyhow::Error) -> crate::error::ErrorClass {
+    use crate::error::{ClassedError, ErrorClass};
+    for cause in e.chain() {
+        if let Some(g) = cause.downcast_ref::<crate::GmsError>() {
+            return g.class();
+        }
+        if let Some(c) = cause.downcast_ref::<ClassedError>() {
+            return c.class;
+        }
+        if cause.downcast_ref::<candle_core::Error>().is_some() {
+            return ErrorClass::Internal;
+        }
+    }
+    ErrorClass::BadInput
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{ClassedError, ErrorClass};
+
+    #[test]
+    fn exit_codes_are_two_for_bad_input_and_one_for_internal_failures() {
+        let bad = anyhow::Error::from(crate::GmsError::bad_file("x.json", "truncated", "fix it"))
+            .context("reading the strategy");
+        assert_eq!(exit_class(&bad).exit_code(), 2);
+        let compute = anyhow::Error::from(crate::GmsError::Compute(candle_core::Error::Msg(
+            "out of memory".into(),
+        )));
+        assert_eq!(exit_class(&compute).exit_code(), 1);
+        let worker = anyhow::Error::from(ClassedError {
+            message: "tensor computation failed".into(),
+            class: ErrorClass::Internal,
+        });
+        assert_eq!(exit_class(&worker).exit_code(), 1);
+        assert_eq!(
+            exit_class(&anyhow::anyhow!("--victim is required")).exit_code(),
+            2
+        );
     }
 }

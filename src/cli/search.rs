@@ -2,9 +2,14 @@
 
 use super::args::{ModeArgs, ParamArgs, SessionArgs};
 use crate::device::open_device;
+use crate::error::{ClassedError, ErrorClass};
+use crate::gms::journal::Journal;
+use crate::gms::modes::SearchMode;
 use crate::gms::search::SearchEvent;
+use crate::gms::search::SearchParams;
 use crate::gms::session::{SearchInputs, Session};
-use crate::gms::signal::WarningKind;
+use crate::gms::signal::{Signal, WarningKind};
+use crate::gms::worker::JournalPlan;
 use crate::gms::worker::{self, Command, WorkerEvent, WorkerOptions};
 use anyhow::{bail, Context};
 use clap::Args;
@@ -25,7 +30,8 @@ pub struct SearchCmd {
     /// Where to write the strategy JSON.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
-    /// Also write the purified model as an HF folder here (must not exist).
+    /// Also write the purified model here (must not exist): an HF folder, or for PEFT
+    /// adapters the purified adapter folder.
     #[arg(long, value_name = "DIR")]
     out_model: Option<PathBuf>,
     /// Print one JSON event per line on stdout (baseline, signal, candidate, step, finished,
@@ -35,24 +41,59 @@ pub struct SearchCmd {
     /// Search the embedded demo (victim, proxy, proxy sets and test sets) instead of given inputs.
     #[arg(long)]
     demo: bool,
+    /// Record the search here (default: beside --out, STRATEGY.journal.jsonl).
+    #[arg(long, value_name = "FILE", conflicts_with = "resume")]
+    journal: Option<PathBuf>,
+    /// Resume the search a journal recorded (its inputs, α and patience unless given; what it
+    /// scored is not scored again), appending to that journal.
+    #[arg(long, value_name = "JOURNAL")]
+    resume: Option<PathBuf>,
 }
 
 impl SearchCmd {
     /// Runs the search and writes the outputs.
     pub fn run(self) -> anyhow::Result<()> {
-        let params = self.params.params()?;
-        let mode = self.modes.mode()?;
-        let signal = self.modes.signal();
-        let inputs = self.inputs()?;
+        let resume = match &self.resume {
+            Some(path) => {
+                let journal = Journal::read(path)?;
+                if journal.dropped_tail {
+                    eprintln!(
+                        "note: {}: dropped its truncated last line (the search was stopped while writing it)",
+                        path.display()
+                    );
+                }
+                Some(journal)
+            }
+            None => None,
+        };
+        // A resumed search keeps the journal's α and patience (it is the same search).
+        let params = match &resume {
+            Some(j) => SearchParams::validated(j.header.alpha, j.header.patience)?,
+            None => self.params.params()?,
+        };
+        let inputs = match &resume {
+            Some(j) if !self.demo && !self.session.any_given() => j.header.inputs.search_inputs(),
+            _ => self.inputs()?,
+        };
+        let (mode, signal) = self.modes.resolve(resume.as_ref())?;
+        let journal = JournalPlan {
+            path: match (&self.resume, &self.journal) {
+                (Some(r), _) => r.clone(),
+                (None, Some(j)) => j.clone(),
+                (None, None) => crate::gms::journal::default_path(&self.out),
+            },
+            resume,
+        };
         if let Some(dir) = &self.out_model {
             // The writer's own check, made before the search rather than after it.
             crate::atomic::check_new_dir(dir)?;
         }
         let device = open_device(&self.session.device)?;
         let dtype = self.session.dtype.dtype();
-        let mut progress = Progress::new(&self);
-        let mut handle = worker::spawn(
-            move || Session::load_with(inputs, &device, dtype),
+        let drops = self.params.drops();
+        let mut progress = Progress::new(&self, mode, signal);
+        let mut handle = worker::spawn_journaled(
+            move || Session::load_scoring(inputs, &device, dtype, drops),
             WorkerOptions {
                 params,
                 mode,
@@ -61,6 +102,7 @@ impl SearchCmd {
                 test_at_end: true,
             },
             crate::export::write_export,
+            Some(journal),
         );
         while let Some(event) = handle.events.blocking_recv() {
             if matches!(event, WorkerEvent::Stopped) {
@@ -71,9 +113,15 @@ impl SearchCmd {
             }
         }
         progress.bar.finish_and_clear();
-        let _ = handle.thread.join();
-        if let Some(message) = progress.failure {
-            bail!(message);
+        if handle.thread.join().is_err() {
+            return Err(ClassedError {
+                message: "the search worker panicked (a bug in gms; the journal keeps what was scored, resume with --resume)".into(),
+                class: ErrorClass::Internal,
+            }
+            .into());
+        }
+        if let Some(failure) = progress.failure {
+            return Err(failure.into());
         }
         if !self.json {
             for l in &progress.lines {
@@ -118,13 +166,16 @@ struct Progress<'a> {
     started: Instant,
     lines: Vec<String>,
     best_score: f64,
-    failure: Option<String>,
+    failure: Option<ClassedError>,
     /// Which suspect-signal warnings were printed, so each shows once.
     warned: HashSet<WarningKind>,
+    /// The search's mode and signal (a resume's are the journal's).
+    mode: SearchMode,
+    signal: Signal,
 }
 
 impl<'a> Progress<'a> {
-    fn new(cmd: &'a SearchCmd) -> Progress<'a> {
+    fn new(cmd: &'a SearchCmd, mode: SearchMode, signal: Signal) -> Progress<'a> {
         let bar = ProgressBar::new_spinner();
         bar.set_style(
             ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}").expect("valid template"),
@@ -139,6 +190,8 @@ impl<'a> Progress<'a> {
             best_score: f64::NAN,
             failure: None,
             warned: HashSet::new(),
+            mode,
+            signal,
         }
     }
 
@@ -150,26 +203,24 @@ impl<'a> Progress<'a> {
                 baseline,
                 device,
                 victim_test,
+                warnings,
                 ..
             } => {
+                for w in warnings {
+                    self.bar.suspend(|| eprintln!("warning: {w}"));
+                }
                 self.cmd.emit(&serde_json::json!({
                     "event": "baseline", "acc": baseline.acc, "asr": baseline.asr,
                     "victim_test": victim_test, "device": device,
                     "load_s": self.started.elapsed().as_secs_f64(),
+                    "warnings": warnings,
                 }));
-                self.lines.push(format!(
+                self.progress(format!(
                     "victim on the proxy sets: acc {:.4}  asr {:.4}  ({device})",
                     baseline.acc, baseline.asr
                 ));
-                self.lines.push(format!(
-                    "mode: {}  signal: {}",
-                    self.cmd
-                        .modes
-                        .mode()
-                        .map(|m| m.to_string())
-                        .unwrap_or_default(),
-                    self.cmd.modes.signal()
-                ));
+                self.lines
+                    .push(format!("mode: {}  signal: {}", self.mode, self.signal));
                 self.bar.set_message("scoring the full substitution");
                 None
             }
@@ -215,12 +266,28 @@ impl<'a> Progress<'a> {
                 }
                 Some(Command::Stop)
             }
-            WorkerEvent::Error { message } => {
-                self.failure = Some(message.clone());
+            WorkerEvent::Error { message, class } => {
+                self.failure = Some(ClassedError {
+                    message: message.clone(),
+                    class: *class,
+                });
                 Some(Command::Stop)
+            }
+            WorkerEvent::Journal(status) => {
+                self.cmd.emit(&serde_json::json!({
+                    "event": "journal", "path": status.path, "recorded": status.recorded,
+                    "new": status.new, "reevaluated": status.reevaluated,
+                }));
+                None
             }
             _ => None,
         }
+    }
+
+    /// Progress (the baseline, each step as it is taken) goes to stderr above the spinner as it
+    /// happens; the result lines go to stdout at the end.
+    fn progress(&self, line: String) {
+        self.bar.suspend(|| eprintln!("{line}"));
     }
 
     fn search(&mut self, event: &SearchEvent) -> Option<Command> {
@@ -241,7 +308,7 @@ impl<'a> Progress<'a> {
                 if s.improved {
                     self.best_score = m.score;
                 }
-                self.lines.push(format!(
+                self.progress(format!(
                     "step {:>2}  {:<12} acc {:.4}  asr {:.4}  score {:.4}{}",
                     s.step,
                     s.point.mv.to_string(),
@@ -254,13 +321,19 @@ impl<'a> Progress<'a> {
             }
             SearchEvent::Finished { best, reason } => {
                 self.lines.push(format!(
-                    "best: {}  acc {:.4}  asr {:.4}  score {:.4}  (stopped: {reason:?})",
-                    best.matrix, best.metrics.acc, best.metrics.asr, best.metrics.score
+                    "best: {}  acc {:.4}  asr {:.4}  score {:.4}  (stopped: {})",
+                    best.matrix,
+                    best.metrics.acc,
+                    best.metrics.asr,
+                    best.metrics.score,
+                    reason.describe(self.cmd.params.patience)
                 ));
                 self.bar
                     .set_message("scoring the result on the test sets and writing");
                 Some(Command::Export {
                     matrix: None,
+                    search: None,
+                    sweep: Vec::new(),
                     json: self.cmd.out.clone(),
                     model: self.cmd.out_model.clone(),
                 })

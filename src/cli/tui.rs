@@ -8,19 +8,32 @@ use std::path::PathBuf;
 
 /// Arguments of `gms tui`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "With no --victim/--proxy/--clean/--suspect (or with --demo), the \
+workbench opens on the embedded demo: a BadNet victim, its proxy, proxy sets and test sets."
+)]
 pub struct TuiCmd {
     #[command(flatten)]
     session: SessionArgs,
+    /// Open the embedded demo (what plain `gms` and `gms tui` without inputs do).
+    #[arg(long)]
+    demo: bool,
     #[command(flatten)]
     params: ParamArgs,
     #[command(flatten)]
     modes: ModeArgs,
-    /// Where `w` (strategy JSON) and `W` (purified model) write; created on first use.
+    /// Where `w` (strategy JSON), `W` (purified model) and the search journal write.
     #[arg(long, value_name = "DIR", default_value = "gms-export")]
     export_dir: PathBuf,
     /// Log file (the TUI owns the terminal); default: gms-tui.log in the temp folder.
     #[arg(long, value_name = "FILE")]
     log: Option<PathBuf>,
+    /// Record the search here (default: search-UNIXTIME.journal.jsonl in the export folder).
+    #[arg(long, value_name = "FILE", conflicts_with = "resume")]
+    journal: Option<PathBuf>,
+    /// Resume the search a journal recorded (its inputs, α and patience), appending to it.
+    #[arg(long, value_name = "JOURNAL")]
+    resume: Option<PathBuf>,
 }
 
 impl TuiCmd {
@@ -33,23 +46,55 @@ impl TuiCmd {
 
     /// Opens the workbench.
     pub fn run(self) -> anyhow::Result<()> {
-        let params = self.params.params()?;
-        let inputs = if self.session.any_given() {
-            self.session.inputs()?
-        } else {
-            demo_inputs()?
+        let resume = self
+            .resume
+            .as_deref()
+            .map(crate::gms::journal::Journal::read)
+            .transpose()?;
+        let params = match &resume {
+            Some(j) => crate::gms::SearchParams::validated(j.header.alpha, j.header.patience)?,
+            None => self.params.params()?,
         };
+        let given = self.session.any_given()
+            || self.session.test_clean.is_some()
+            || self.session.test_poison.is_some();
+        let inputs = match (self.demo, given, &resume) {
+            (true, true, _) => anyhow::bail!(
+                "--demo brings its own models and datasets; drop --victim/--proxy/--clean/--suspect/--test-*"
+            ),
+            (false, true, _) => self.session.inputs()?,
+            (false, false, Some(j)) => j.header.inputs.search_inputs(),
+            _ => demo_inputs()?,
+        };
+        let path = match (&self.resume, &self.journal) {
+            (Some(r), _) => r.clone(),
+            (None, Some(j)) => j.clone(),
+            (None, None) => {
+                // The journal lives with the exports; the folder is made now rather than at
+                // the first `w`, since the journal is written from the first evaluation.
+                std::fs::create_dir_all(&self.export_dir)
+                    .map_err(|e| crate::GmsError::output(&self.export_dir, e))?;
+                let secs = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                self.export_dir.join(format!("search-{secs}.journal.jsonl"))
+            }
+        };
+        let (mode, signal) = self.modes.resolve(resume.as_ref())?;
+        let journal = crate::gms::worker::JournalPlan { path, resume };
         crate::tui::run(TuiOptions {
             inputs,
             device: self.session.device,
             dtype: self.session.dtype.dtype(),
+            drops: self.params.drops(),
             params,
-            mode: self.modes.mode()?,
-            signal: self.modes.signal(),
+            mode,
+            signal,
             export_dir: self.export_dir,
             log_file: self
                 .log
                 .unwrap_or_else(|| std::env::temp_dir().join("gms-tui.log")),
+            journal: Some(journal),
         })
     }
 }

@@ -3,15 +3,17 @@
 //! Form checked with mergekit 0.1.5 on the encoder kit (docs/formats.md §mergekit YAML): a
 //! linear merge where each substituted module gets weight 1 from the proxy and 0 from the
 //! victim. mergekit filters are substrings and the first match wins, so full layer-qualified
-//! paths come before the fallback.
+//! paths come before the fallback. The same form serves fine-tuned decoders (their module
+//! paths, `model.layers.{i}.self_attn.q_proj`, …); PEFT adapters are refused by `gms apply`
+//! (their purified form is an adapter, or `--merged`).
 
-use crate::model::{Architecture, SubstitutionMatrix};
+use crate::model::{ModelArchitecture, SubstitutionMatrix};
 use std::fmt::Write;
 use std::path::Path;
 
 /// The YAML text merging `victim` and `proxy` per `matrix`.
 pub fn mergekit_yaml(
-    arch: Architecture,
+    arch: ModelArchitecture,
     matrix: &SubstitutionMatrix,
     victim: &Path,
     proxy: &Path,
@@ -53,7 +55,8 @@ mod tests {
     #[test]
     fn lists_full_paths_before_fallback() {
         let m = SubstitutionMatrix::from_cells(2, &[(1, Module::P)]).unwrap();
-        let y = mergekit_yaml(Architecture::Bert, &m, Path::new("v"), Path::new("p"));
+        let bert = ModelArchitecture::Encoder(crate::model::Architecture::Bert);
+        let y = mergekit_yaml(bert, &m, Path::new("v"), Path::new("p"));
         assert!(
             y.contains(
                 "- {filter: bert.encoder.layer.1.output.dense, value: 0}\n        - {value: 1}"

@@ -3,6 +3,7 @@
 
 use crate::error::{GmsError, Result};
 use crate::gms::report::StrategyReport;
+use crate::model::{letters, ModelArchitecture, ModelSource};
 use std::path::Path;
 
 impl StrategyReport {
@@ -23,6 +24,13 @@ impl StrategyReport {
                 "write one with gms search --out FILE",
             )
         })?;
+        if report.num_layers > crate::model::config::MAX_LAYERS {
+            return Err(GmsError::bad_file(
+                path,
+                format!("num_layers {} is beyond any model", report.num_layers),
+                "regenerate the strategy",
+            ));
+        }
         if report.cells.iter().any(|c| c.0 >= report.num_layers) {
             return Err(GmsError::bad_file(
                 path,
@@ -30,7 +38,70 @@ impl StrategyReport {
                 "regenerate the strategy",
             ));
         }
+        let order = report.module_order();
+        if let Some((l, m)) = report.cells.iter().find(|c| !order.contains(&c.1)) {
+            return Err(GmsError::bad_file(
+                path,
+                format!(
+                    "cell [{l}, \"{m}\"] names a module its architecture (modules {}) does not have",
+                    letters(order)
+                ),
+                "regenerate the strategy",
+            ));
+        }
+        if let Some(class) = &report.architecture {
+            let known = ModelArchitecture::from_hf_class(class);
+            if known.is_none_or(|a| a.modules() != order) {
+                return Err(GmsError::bad_file(
+                    path,
+                    format!(
+                        "architecture {class} with modules {} is not one gms knows",
+                        letters(order)
+                    ),
+                    "regenerate the strategy with this version of gms",
+                ));
+            }
+        }
         Ok(report)
+    }
+
+    /// Fails, naming the strategy file at `path` and the model, unless every cell of the
+    /// strategy exists in `model`: the same architecture (so the same modules) and the same
+    /// number of layers. Strategies of the first format are encoder strategies.
+    pub fn check_fits(&self, path: &Path, model: &ModelSource) -> Result<()> {
+        let arch = model.architecture();
+        let ours = match &self.architecture {
+            Some(class) => class.clone(),
+            None => "an encoder".to_string(),
+        };
+        let same = match &self.architecture {
+            Some(class) => class == arch.hf_class(),
+            None => matches!(arch, ModelArchitecture::Encoder(_)),
+        };
+        if !same {
+            return Err(GmsError::bad_file(
+                path,
+                format!(
+                    "the strategy is for {ours} (modules {}), but {} is {arch}",
+                    letters(self.module_order()),
+                    model.dir().display()
+                ),
+                "apply a strategy found for this model (gms search on it)",
+            ));
+        }
+        if self.num_layers != model.num_layers() {
+            return Err(GmsError::bad_file(
+                path,
+                format!(
+                    "the strategy has {} layers, the model {} ({})",
+                    self.num_layers,
+                    model.num_layers(),
+                    model.dir().display()
+                ),
+                "use the strategy found for this victim",
+            ));
+        }
+        Ok(())
     }
 
     /// Writes the report as pretty JSON, atomically.

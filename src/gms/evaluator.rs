@@ -1,48 +1,118 @@
 //! Scoring strategies on the proxy sets, fast and exactly (docs/caches.md says why each shortcut
 //! below changes no result).
 //!
-//! - A strategy is run through a weight view (no weight copy).
-//! - Hidden states at every layer boundary are kept for the victim and for recent *anchors*
-//!   (the search's current state and the states it came through, as memory allows), so a
-//!   strategy is run only from the first layer where it differs from one of them: a "drop
-//!   layer l" candidate starts at layer l, and a search replayed under a new α finds its
-//!   states again.
+//! - A strategy is run through a weight view (no weight copy): encoder modules from the
+//!   donor, or a decoder adapter's LoRA pairs from the proxy adapter over the one shared base.
+//! - Hidden states at the layer boundaries are kept for the victim and for recent *anchors*
+//!   (the search's current state and the states it came through), as a memory budget sized
+//!   from the real state size allows (every boundary, or every k-th for large models), so a
+//!   strategy is run only from the deepest kept boundary where it still agrees with one of
+//!   them: a "drop layer l" candidate starts at layer l, and a search replayed under a new α
+//!   finds its states again. Each batch's per-layer context (the decoder's masks and rotary
+//!   tables) is built once and kept beside them.
 //! - Every result is cached by its cell set.
 //! - Early abandonment: given the best score a step has seen, evaluation stops once the rows
 //!   left cannot lift the strategy above it. Rows are counted, never estimated, so no decision
 //!   changes; the partial counts stay cached and are completed if a later question needs them.
 
 use crate::error::Result;
-use crate::gms::score::{metrics, score_counts, Baseline, Counts, Metrics};
-use crate::model::encoder::{argmax_rows, count_matches, Classifier};
-use crate::model::substitution::{substituted_layer, SubstitutionMatrix};
+use crate::gms::score::{Baseline, Counts, Drops, Metrics};
+use crate::model::encoder::{argmax_rows, count_matches, BatchInput};
+use crate::model::layered::LayeredClassifier;
+use crate::model::substitution::SubstitutionMatrix;
 use crate::model::tokenize::EncodedSet;
-use candle_core::Tensor;
+use crate::model::{ModelArchitecture, Module};
+use candle_core::{DType, Device, Tensor};
 use serde::Serialize;
 use std::collections::HashMap;
 
 /// Hidden states `[set][batch][boundary]`: boundary 0 is the embedding output, boundary `l` the
-/// input of layer `l`, boundary `L` the last layer's output.
-pub type LayerStates = Vec<Vec<Vec<Tensor>>>;
+/// input of layer `l`, boundary `L` the last layer's output. `None` where the state plan keeps
+/// no state ([`StatePlan::stride`]).
+pub type LayerStates = Vec<Vec<Vec<Option<Tensor>>>>;
 
-/// Memory allowed for anchor layer states: 1 GiB in host memory, 8 GiB on a GPU (MiniLM-L6 on
-/// the encoder kit's proxy sets: ~40 MB per state; BERT-large: ~0.45 GB; docs/caches.md
+/// Memory all kept layer states (the victim's and the anchors') may take: half of what is
+/// free when the evaluator starts, at most 2 GiB in host memory or 16 GiB on a GPU. Sizes
+/// for scale (2 × 200 proxy rows, f32): MiniLM-L6 ~40 MB per full state set, BERT-large
+/// ~0.45 GB, the LLM kit's SmolLM2-135M ~0.36 GB, a 7B Llama ~2.5 GB (docs/caches.md
 /// §Layer-boundary states).
-fn anchor_budget_bytes(device: &candle_core::Device) -> usize {
-    if device.is_cpu() {
-        1 << 30
+fn state_budget_bytes(device: &Device) -> usize {
+    let (cap, free) = if device.is_cpu() {
+        (2usize << 30, host_available_bytes())
     } else {
-        8 << 30
-    }
+        (16usize << 30, crate::device::free_memory(device))
+    };
+    free.map_or(cap, |f| cap.min(f / 2))
+}
+
+/// `MemAvailable` of `/proc/meminfo` (Linux), in bytes.
+fn host_available_bytes() -> Option<usize> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 /// More anchors than a greedy walk revisits buy nothing.
 const MAX_ANCHORS: usize = 16;
 
+/// Which layer boundaries are kept and how many anchors fit the memory budget, sized from the
+/// real state size at the start of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct StatePlan {
+    /// Boundaries `0, k, 2k, …` (and the last, which is one token per row) are kept; 1 keeps
+    /// them all. A strategy then runs from the deepest kept boundary where it agrees with a
+    /// cached state, at most `k − 1` layers earlier than with every boundary kept.
+    pub stride: usize,
+    /// Anchors kept besides the victim's states.
+    pub max_anchors: usize,
+    /// Bytes of one boundary's states over both proxy sets.
+    pub boundary_bytes: usize,
+    /// Bytes of one kept state set under this plan.
+    pub set_bytes: usize,
+    /// The budget the plan fits.
+    pub budget_bytes: usize,
+}
+
+impl StatePlan {
+    /// The plan for `layers` layers whose states take `boundary_bytes` per boundary: the
+    /// smallest stride at which the victim's states and one anchor fit `budget`, then as many
+    /// anchors as fit (1 to [`MAX_ANCHORS`]).
+    pub fn new(layers: usize, boundary_bytes: usize, budget: usize) -> StatePlan {
+        let set_bytes = |stride: usize| (layers / stride + 1) * boundary_bytes.max(1);
+        let stride = (1..=layers.max(1))
+            .find(|&s| 2 * set_bytes(s) <= budget)
+            .unwrap_or(layers.max(1));
+        let set = set_bytes(stride);
+        StatePlan {
+            stride,
+            max_anchors: (budget / set).saturating_sub(1).clamp(1, MAX_ANCHORS),
+            boundary_bytes,
+            set_bytes: set,
+            budget_bytes: budget,
+        }
+    }
+
+    /// Whether boundary `b` of an `layers`-layer model is kept.
+    fn keeps(&self, b: usize, layers: usize) -> bool {
+        b.is_multiple_of(self.stride) || b == layers
+    }
+
+    /// The deepest kept boundary at or before `b`.
+    fn floor(&self, b: usize, layers: usize) -> usize {
+        if b == layers {
+            b
+        } else {
+            b - b % self.stride
+        }
+    }
+}
+
 const CLEAN: usize = 0;
 const SUSPECT: usize = 1;
 
-/// Stop evaluating once the strategy cannot score above `beat` under `alpha`.
+/// Stop evaluating once the strategy cannot score above `beat` under `alpha` (drops as the
+/// evaluator's [`Evaluator::drops`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Cutoff {
     /// Accuracy weight of the score.
@@ -92,34 +162,60 @@ struct Record {
     counts: Counts,
 }
 
-/// Proxy-set evaluator over a victim and a donor (proxy) model.
+/// A cached result as a journal records it: which batches (clean, suspect) are done and the
+/// counts over them. Together with the same inputs it restores the record exactly, so a
+/// resumed search decides as an uninterrupted one (docs/caches.md §Result cache).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct RecordedResult {
+    /// Done batches of the clean set, then of the suspect set, in batch order.
+    pub done: [Vec<bool>; 2],
+    /// Counts over the done batches (totals are the sets' sizes).
+    pub counts: Counts,
+}
+
+impl RecordedResult {
+    /// Whether every batch was done.
+    pub fn is_complete(&self) -> bool {
+        self.done.iter().flatten().all(|d| *d)
+    }
+}
+
+/// Proxy-set evaluator over a victim and a donor (proxy) model of one architecture, encoder or
+/// decoder.
 pub struct Evaluator {
-    victim: Classifier,
-    donor: Classifier,
+    pair: Box<dyn Pair>,
     sets: [EncodedSet; 2],
     baseline_counts: Counts,
     victim_states: LayerStates,
     anchors: Vec<(SubstitutionMatrix, LayerStates)>,
-    max_anchors: usize,
+    plan: StatePlan,
     records: HashMap<SubstitutionMatrix, Record>,
     order: Vec<(usize, usize)>,
     /// Reuse cached layer states (off only to measure what they save).
     pub layer_cache: bool,
     /// Allow early abandonment (off only to measure what it saves).
     pub abandonment: bool,
+    /// How score drops are measured (a session setting: counts are cached, scores are not,
+    /// so it may change between searches like α).
+    pub drops: Drops,
     /// Work counters.
     pub stats: EvalStats,
+    /// Cell sets whose record changed since [`Self::take_updated`] last ran (`None`: not
+    /// tracked). A journal drains it after each unit of work.
+    updated: Option<Vec<SubstitutionMatrix>>,
 }
 
 impl Evaluator {
     /// Runs the victim on both proxy sets once, keeping its layer states and baseline.
-    pub fn new(
-        victim: Classifier,
-        donor: Classifier,
+    /// `victim` and `donor` are two encoders or two decoders (see [`LayeredClassifier`]).
+    pub fn new<M: LayeredClassifier>(
+        victim: M,
+        donor: M,
         clean: EncodedSet,
         suspect: EncodedSet,
     ) -> Result<Evaluator> {
         let sets = [clean, suspect];
+        let pair = ModelPair::new(victim, donor, &sets)?;
         // Suspect rows first: while a candidate still carries the backdoor, each suspect hit
         // lowers its score bound by (1-α)/(n·asr0), more than a clean miss does by
         // α/(n·acc0), and backdoored candidates miss few clean rows; so early abandonment
@@ -132,47 +228,90 @@ impl Evaluator {
             baseline_counts: Counts::default(),
             victim_states: Vec::new(),
             anchors: Vec::new(),
-            max_anchors: 1,
+            plan: StatePlan::new(0, 0, 0),
             records: HashMap::new(),
             order,
             layer_cache: true,
             abandonment: true,
+            drops: Drops::Relative,
             stats: EvalStats::default(),
-            victim,
-            donor,
+            pair: Box::new(pair),
+            updated: None,
             sets,
         };
-        let empty = SubstitutionMatrix::empty(ev.num_layers());
         let embedded = ev.embed_all()?;
-        let fresh = ev.new_record();
-        let (record, states) = ev.run(&empty, &embedded, 0, fresh, None, true)?;
-        ev.baseline_counts = record.counts;
-        let states = states.expect("states were requested");
-        let bytes: usize = states
+        // The plan is sized from the real states: one boundary is what the embeddings take.
+        let boundary_bytes: usize = embedded
             .iter()
+            .flatten()
             .flatten()
             .flatten()
             .map(|t| t.elem_count() * t.dtype().size_in_bytes())
             .sum();
-        ev.max_anchors =
-            (anchor_budget_bytes(ev.victim.device()) / bytes.max(1)).clamp(1, MAX_ANCHORS);
-        ev.victim_states = states;
+        ev.plan = StatePlan::new(
+            ev.num_layers(),
+            boundary_bytes,
+            state_budget_bytes(ev.pair.device()),
+        );
+        tracing::info!(plan = ?ev.plan, "layer-state plan");
+        let empty = SubstitutionMatrix::empty(ev.num_layers());
+        let fresh = ev.new_record();
+        let (record, states) = ev.run(&empty, &embedded, 0, fresh, None, true)?;
+        ev.baseline_counts = record.counts;
+        ev.victim_states = states.expect("states were requested");
         Ok(ev)
     }
 
     /// Number of transformer layers.
     pub fn num_layers(&self) -> usize {
-        self.victim.layers.len()
+        self.pair.num_layers()
     }
 
-    /// The victim model.
-    pub fn victim(&self) -> &Classifier {
-        &self.victim
+    /// The models' architecture.
+    pub fn architecture(&self) -> ModelArchitecture {
+        self.pair.architecture()
     }
 
-    /// The donor (proxy) model.
-    pub fn donor(&self) -> &Classifier {
-        &self.donor
+    /// The substitutable modules of a layer, in candidate order.
+    pub fn modules(&self) -> &'static [Module] {
+        self.architecture().modules()
+    }
+
+    /// The cells the proxy can give the victim (every cell, except for two adapters that
+    /// adapt different modules: then the cells both adapt).
+    pub fn substitutable(&self) -> &SubstitutionMatrix {
+        self.pair.substitutable()
+    }
+
+    /// The dtype activations are computed in.
+    pub fn dtype(&self) -> DType {
+        self.pair.dtype()
+    }
+
+    /// The layer-state plan in force.
+    pub fn state_plan(&self) -> StatePlan {
+        self.plan
+    }
+
+    /// Plans the layer states for a budget of `bytes` instead of the one measured at the
+    /// start (tests and benchmarks: the coarser plans a large model gets, on a small one):
+    /// recomputes the victim's states and forgets the anchors. Results are unchanged.
+    pub fn set_state_budget(&mut self, bytes: usize) -> Result<()> {
+        let n = self.num_layers();
+        self.plan = StatePlan::new(n, self.plan.boundary_bytes, bytes);
+        self.anchors.clear();
+        let embedded = self.embed_all()?;
+        let fresh = self.new_record();
+        let (_, states) = self.run(
+            &SubstitutionMatrix::empty(n),
+            &embedded,
+            0,
+            fresh,
+            None,
+            true,
+        )?;
+        self.victim_states = states.expect("states were requested");
+        Ok(())
     }
 
     /// Rows in the clean and suspect proxy sets.
@@ -193,18 +332,18 @@ impl Evaluator {
         }
     }
 
-    /// Scores complete counts against this evaluator's baseline.
+    /// Scores complete counts against this evaluator's baseline (drops as [`Self::drops`]).
     pub fn metrics(&self, alpha: f64, counts: &Counts) -> Metrics {
-        score_counts(alpha, self.baseline(), counts)
+        self.drops
+            .metrics(alpha, self.baseline(), counts.acc(), counts.asr())
     }
 
     /// Whether [`Self::evaluate`] would answer without a forward pass.
     pub fn answers_from_cache(&self, matrix: &SubstitutionMatrix, cutoff: Option<Cutoff>) -> bool {
         match self.records.get(matrix) {
             Some(r) if r.is_complete() => true,
-            Some(r) => {
-                cutoff.is_some_and(|c| self.abandonment && r.cannot_beat(self.baseline(), c))
-            }
+            Some(r) => cutoff
+                .is_some_and(|c| self.abandonment && r.cannot_beat(self.drops, self.baseline(), c)),
             None => false,
         }
     }
@@ -228,16 +367,16 @@ impl Evaluator {
     ) -> Result<(Evaluation, Option<LayerStates>)> {
         self.stats.requests += 1;
         let cutoff = cutoff.filter(|_| self.abandonment);
-        let baseline = self.baseline();
+        let (baseline, drops) = (self.baseline(), self.drops);
         if let Some(r) = self.records.get(matrix) {
             if r.is_complete() {
                 self.stats.cache_hits += 1;
                 return Ok((r.answer(true, 0, None), None));
             }
-            if let Some(c) = cutoff.filter(|c| r.cannot_beat(baseline, *c)) {
+            if let Some(c) = cutoff.filter(|c| r.cannot_beat(drops, baseline, *c)) {
                 self.stats.cache_hits += 1;
                 self.stats.abandoned += 1;
-                let ub = r.upper_bound(baseline, c.alpha);
+                let ub = r.upper_bound(drops, baseline, c.alpha);
                 return Ok((r.answer(true, 0, Some(ub)), None));
             }
         }
@@ -249,13 +388,91 @@ impl Evaluator {
         self.stats.computed += 1;
         let (record, states) = self.run(matrix, &base, start, record, cutoff, keep_states)?;
         let complete = record.is_complete();
-        let ub = (!complete).then(|| record.upper_bound(baseline, cutoff.map_or(0.0, |c| c.alpha)));
+        let ub = (!complete)
+            .then(|| record.upper_bound(drops, baseline, cutoff.map_or(0.0, |c| c.alpha)));
         if !complete {
             self.stats.abandoned += 1;
         }
         let answer = record.answer(false, start, ub);
         self.records.insert(matrix.clone(), record);
+        if let Some(u) = self.updated.as_mut() {
+            u.push(matrix.clone());
+        }
         Ok((answer, states.filter(|_| complete && !resumed)))
+    }
+
+    /// Starts listing the cell sets whose record changes, for [`Self::take_updated`].
+    pub fn track_updates(&mut self) {
+        self.updated.get_or_insert_with(Vec::new);
+    }
+
+    /// The records changed since the last call (in the order they changed), as a journal
+    /// writes them; empty unless [`Self::track_updates`] was called.
+    pub fn take_updated(&mut self) -> Vec<(SubstitutionMatrix, RecordedResult)> {
+        let Some(list) = self.updated.as_mut() else {
+            return Vec::new();
+        };
+        std::mem::take(list)
+            .into_iter()
+            .filter_map(|m| {
+                let r = self.records.get(&m)?;
+                let recorded = RecordedResult {
+                    done: [r.done[CLEAN].clone(), r.done[SUSPECT].clone()],
+                    counts: r.counts,
+                };
+                Some((m, recorded))
+            })
+            .collect()
+    }
+
+    /// Puts a journal's recorded result into the cache, as if this evaluator had computed it.
+    /// Refused (with the reason) when it cannot come from these proxy sets: other batch
+    /// counts, other totals, or counts that the done batches cannot hold.
+    pub fn seed(
+        &mut self,
+        matrix: &SubstitutionMatrix,
+        recorded: &RecordedResult,
+    ) -> std::result::Result<(), String> {
+        if matrix.num_layers() != self.num_layers() {
+            return Err(format!(
+                "{} layers, the model has {}",
+                matrix.num_layers(),
+                self.num_layers()
+            ));
+        }
+        let mut record = self.new_record();
+        let c = &recorded.counts;
+        if c.clean_total != record.counts.clean_total
+            || c.suspect_total != record.counts.suspect_total
+        {
+            return Err("set sizes differ from the proxy sets".into());
+        }
+        for set in [CLEAN, SUSPECT] {
+            if recorded.done[set].len() != record.done[set].len() {
+                return Err("batch counts differ from the proxy sets".into());
+            }
+            for (b, &d) in recorded.done[set].iter().enumerate() {
+                if d {
+                    record.done[set][b] = true;
+                    record.seen[set] += self.sets[set].batches[b].labels.len();
+                }
+            }
+        }
+        if c.clean_correct > record.seen[CLEAN] || c.suspect_hits > record.seen[SUSPECT] {
+            return Err("counts exceed the rows of the done batches".into());
+        }
+        record.counts = *c;
+        // A complete record already here is the same numbers; never replace it by a partial one.
+        if self.records.get(matrix).is_some_and(Record::is_complete) {
+            return Ok(());
+        }
+        self.records.insert(matrix.clone(), record);
+        Ok(())
+    }
+
+    /// Whether the cache holds a complete result for `matrix`.
+    pub fn has_complete(&self, matrix: &SubstitutionMatrix) -> bool {
+        self.records.get(matrix).is_some_and(Record::is_complete)
     }
 
     /// Makes `matrix` the newest anchor whose layer states later strategies may start from;
@@ -285,7 +502,7 @@ impl Evaluator {
             }
         };
         self.anchors.push((matrix.clone(), states));
-        if self.anchors.len() > self.max_anchors {
+        if self.anchors.len() > self.plan.max_anchors {
             self.anchors.remove(0);
         }
         Ok(())
@@ -294,22 +511,52 @@ impl Evaluator {
     /// Correct predictions of the `matrix` model on each row of an arbitrary encoded set
     /// (test sets): a plain full forward pass, not cached here.
     pub fn count_correct(&self, matrix: &SubstitutionMatrix, set: &EncodedSet) -> Result<usize> {
-        let model = crate::model::weight_view(&self.victim, &self.donor, matrix);
         let mut correct = 0;
-        for (batch, logits) in set.batches.iter().zip(model.set_logits(set)?) {
+        for (batch, logits) in set.batches.iter().zip(self.pair.set_logits(matrix, set)?) {
             let preds = argmax_rows(&logits)?;
             correct += count_matches(&preds, &batch.labels);
         }
         Ok(correct)
     }
 
+    /// Each row's prediction under the `matrix` view, in the file order of `set`'s rows.
+    pub fn predictions(&self, matrix: &SubstitutionMatrix, set: &EncodedSet) -> Result<Vec<u32>> {
+        file_order(set, self.pair.set_logits(matrix, set)?)
+    }
+
+    /// Each row's prediction by the proxy model itself (its own embeddings and head; `set`
+    /// encoded with its tokenizer), in file order.
+    pub fn proxy_predictions(&self, set: &EncodedSet) -> Result<Vec<u32>> {
+        file_order(set, self.pair.donor_logits(set)?)
+    }
+
+    /// The device the models live on.
+    pub fn device(&self) -> &Device {
+        self.pair.device()
+    }
+
+    /// An evaluator over the same victim and proxy, scoring other proxy sets (what
+    /// `--signal filtered` searches with); the cache starts empty, the settings are kept.
+    pub fn with_sets(&self, clean: EncodedSet, suspect: EncodedSet) -> Result<Evaluator> {
+        let mut ev = self.pair.with_sets(clean, suspect)?;
+        ev.layer_cache = self.layer_cache;
+        ev.abandonment = self.abandonment;
+        ev.drops = self.drops;
+        Ok(ev)
+    }
+
     fn embed_all(&self) -> Result<LayerStates> {
+        let n = self.num_layers();
         self.sets
             .iter()
             .map(|s| {
                 s.batches
                     .iter()
-                    .map(|b| Ok(vec![self.victim.embed(&b.input)?]))
+                    .map(|b| {
+                        let mut states = vec![None; n + 1];
+                        states[0] = Some(self.pair.embed(&b.input)?);
+                        Ok(states)
+                    })
                     .collect()
             })
             .collect()
@@ -317,13 +564,17 @@ impl Evaluator {
 
     /// The deepest cached boundary `matrix` can start from, and the states holding it.
     fn base_for(&self, matrix: &SubstitutionMatrix) -> (usize, &LayerStates) {
+        let n = self.num_layers();
         if !self.layer_cache {
             return (0, &self.victim_states);
         }
-        let empty = SubstitutionMatrix::empty(self.num_layers());
-        let mut best = (matrix.common_prefix(&empty), &self.victim_states);
+        let empty = SubstitutionMatrix::empty(n);
+        let mut best = (
+            self.plan.floor(matrix.common_prefix(&empty), n),
+            &self.victim_states,
+        );
         for (m, s) in self.anchors.iter().rev() {
-            let p = matrix.common_prefix(m);
+            let p = self.plan.floor(matrix.common_prefix(m), n);
             if p > best.0 {
                 best = (p, s);
             }
@@ -358,10 +609,7 @@ impl Evaluator {
         keep_states: bool,
     ) -> Result<(Record, Option<LayerStates>)> {
         let n = self.num_layers();
-        let layers: Vec<_> = (start..n)
-            .map(|l| substituted_layer(&self.victim.layers[l], &self.donor.layers[l], matrix, l))
-            .collect();
-        let baseline = self.baseline();
+        let (baseline, drops) = (self.baseline(), self.drops);
         let mut states: Option<LayerStates> = keep_states.then(|| {
             self.sets
                 .iter()
@@ -374,31 +622,15 @@ impl Evaluator {
             .copied()
             .filter(|&(set, b)| !record.done[set][b])
             .collect();
-        let workers = crate::model::threads::batch_workers(self.victim.device());
+        let workers = crate::model::threads::batch_workers(self.pair.device());
+        let keep = keep_states.then_some(self.plan);
         // One round runs `workers` batches side by side; the cutoff is checked between rounds.
         for round in pending.chunks(workers) {
-            let outcomes = crate::model::threads::map_parallel(round, workers, |&(set, b)| {
-                let batch = &self.sets[set].batches[b];
-                let mut h = base[set][b][start].clone();
-                let mut kept: Vec<Tensor> = Vec::new();
-                if keep_states {
-                    kept.extend(base[set][b][..=start].iter().cloned());
-                }
-                for (i, layer) in layers.iter().enumerate() {
-                    let last = start + i + 1 == n;
-                    h = self
-                        .victim
-                        .layer_forward(layer, &h, &batch.input.attention_bias, last)?;
-                    if keep_states {
-                        kept.push(h.clone());
-                    }
-                }
-                let preds = argmax_rows(&self.victim.head(&h)?)?;
-                let hits = count_matches(&preds, &batch.labels);
-                Ok((hits, kept))
-            })?;
+            let outcomes = self
+                .pair
+                .run_round(matrix, start, round, base, &self.sets, keep)?;
             for (&(set, b), (hits, kept)) in round.iter().zip(outcomes) {
-                self.stats.layer_runs += layers.len();
+                self.stats.layer_runs += n - start;
                 self.stats.layer_runs_skipped += start;
                 record.add(set, b, self.sets[set].batches[b].labels.len(), hits);
                 if let Some(s) = states.as_mut() {
@@ -406,13 +638,152 @@ impl Evaluator {
                 }
             }
             if let Some(c) = cutoff {
-                if !record.is_complete() && record.cannot_beat(baseline, c) {
+                if !record.is_complete() && record.cannot_beat(drops, baseline, c) {
                     return Ok((record, None));
                 }
             }
         }
         Ok((record, states))
     }
+}
+
+/// The victim and donor of one architecture as the evaluator runs them: object-safe, so one
+/// evaluator serves encoders and decoders.
+trait Pair: Send + Sync {
+    fn architecture(&self) -> ModelArchitecture;
+    fn num_layers(&self) -> usize;
+    fn device(&self) -> &Device;
+    fn dtype(&self) -> DType;
+    fn substitutable(&self) -> &SubstitutionMatrix;
+    /// The victim's states at boundary 0.
+    fn embed(&self, x: &BatchInput) -> Result<Tensor>;
+    /// Runs the proxy-set batches of `round` side by side through layers `start..` of the
+    /// `matrix` view, from `base` states: each batch's hits and, when `keep` names the plan,
+    /// its states at every boundary the plan keeps.
+    fn run_round(
+        &self,
+        matrix: &SubstitutionMatrix,
+        start: usize,
+        round: &[(usize, usize)],
+        base: &LayerStates,
+        sets: &[EncodedSet; 2],
+        keep: Option<StatePlan>,
+    ) -> Result<Vec<(usize, Vec<Option<Tensor>>)>>;
+    /// Logits of every batch of `set` under the `matrix` view (a full forward pass).
+    fn set_logits(&self, matrix: &SubstitutionMatrix, set: &EncodedSet) -> Result<Vec<Tensor>>;
+    /// Logits of every batch of `set` by the donor itself: its own embeddings, layers and
+    /// head (`set` encoded with the donor's tokenizer).
+    fn donor_logits(&self, set: &EncodedSet) -> Result<Vec<Tensor>>;
+    /// A new evaluator over the same two models and other proxy sets.
+    fn with_sets(&self, clean: EncodedSet, suspect: EncodedSet) -> Result<Evaluator>;
+}
+
+struct ModelPair<M: LayeredClassifier> {
+    victim: M,
+    donor: M,
+    substitutable: SubstitutionMatrix,
+    /// Per-batch contexts of the proxy sets, `[set][batch]`, built once.
+    contexts: [Vec<M::Context>; 2],
+}
+
+impl<M: LayeredClassifier> ModelPair<M> {
+    fn new(victim: M, donor: M, sets: &[EncodedSet; 2]) -> Result<ModelPair<M>> {
+        let contexts = |s: &EncodedSet| -> Result<Vec<M::Context>> {
+            s.batches.iter().map(|b| victim.context(&b.input)).collect()
+        };
+        let contexts = [contexts(&sets[0])?, contexts(&sets[1])?];
+        Ok(ModelPair {
+            substitutable: victim.substitutable(&donor),
+            victim,
+            donor,
+            contexts,
+        })
+    }
+}
+
+impl<M: LayeredClassifier> Pair for ModelPair<M> {
+    fn architecture(&self) -> ModelArchitecture {
+        self.victim.architecture()
+    }
+
+    fn num_layers(&self) -> usize {
+        self.victim.num_layers()
+    }
+
+    fn device(&self) -> &Device {
+        self.victim.device()
+    }
+
+    fn dtype(&self) -> DType {
+        self.victim.dtype()
+    }
+
+    fn substitutable(&self) -> &SubstitutionMatrix {
+        &self.substitutable
+    }
+
+    fn embed(&self, x: &BatchInput) -> Result<Tensor> {
+        self.victim.embed(x)
+    }
+
+    fn run_round(
+        &self,
+        matrix: &SubstitutionMatrix,
+        start: usize,
+        round: &[(usize, usize)],
+        base: &LayerStates,
+        sets: &[EncodedSet; 2],
+        keep: Option<StatePlan>,
+    ) -> Result<Vec<(usize, Vec<Option<Tensor>>)>> {
+        let n = self.num_layers();
+        let layers: Vec<M::Layer> = (start..n)
+            .map(|l| self.victim.substituted_layer(&self.donor, matrix, l))
+            .collect();
+        let workers = crate::model::threads::batch_workers(self.device());
+        crate::model::threads::map_parallel(round, workers, |&(set, b)| {
+            let batch = &sets[set].batches[b];
+            let ctx = &self.contexts[set][b];
+            let mut h = base[set][b][start]
+                .clone()
+                .expect("runs start at a kept boundary");
+            let mut kept: Vec<Option<Tensor>> = Vec::new();
+            if keep.is_some() {
+                kept.extend(base[set][b][..=start].iter().cloned());
+            }
+            for (i, layer) in layers.iter().enumerate() {
+                let l = start + i;
+                h = self.victim.layer_forward(layer, l, &h, ctx, l + 1 == n)?;
+                if let Some(plan) = keep {
+                    kept.push(plan.keeps(l + 1, n).then(|| h.clone()));
+                }
+            }
+            let preds = argmax_rows(&self.victim.head(&h, &batch.input)?)?;
+            Ok((count_matches(&preds, &batch.labels), kept))
+        })
+    }
+
+    fn set_logits(&self, matrix: &SubstitutionMatrix, set: &EncodedSet) -> Result<Vec<Tensor>> {
+        self.victim.view(&self.donor, matrix).set_logits(set)
+    }
+
+    fn donor_logits(&self, set: &EncodedSet) -> Result<Vec<Tensor>> {
+        self.donor.set_logits(set)
+    }
+
+    fn with_sets(&self, clean: EncodedSet, suspect: EncodedSet) -> Result<Evaluator> {
+        Evaluator::new(self.victim.clone(), self.donor.clone(), clean, suspect)
+    }
+}
+
+/// Predictions from per-batch logits, put back in the set's file order.
+fn file_order(set: &EncodedSet, logits: Vec<Tensor>) -> Result<Vec<u32>> {
+    let mut out = vec![0; set.len];
+    for (batch, logits) in set.batches.iter().zip(logits) {
+        for (&r, p) in batch.rows.iter().zip(argmax_rows(&logits)?) {
+            out[r] = p;
+        }
+    }
+    Ok(out)
 }
 
 impl Record {
@@ -433,7 +804,7 @@ impl Record {
 
     /// The best score still reachable: every clean row left correct, every suspect row left
     /// missed by the attack.
-    fn upper_bound(&self, baseline: Baseline, alpha: f64) -> f64 {
+    fn upper_bound(&self, drops: Drops, baseline: Baseline, alpha: f64) -> f64 {
         let c = &self.counts;
         let best_clean = c.clean_correct + (c.clean_total - self.seen[CLEAN]);
         let acc = if c.clean_total == 0 {
@@ -441,11 +812,11 @@ impl Record {
         } else {
             best_clean as f64 / c.clean_total as f64
         };
-        metrics(alpha, baseline, acc, c.asr()).score
+        drops.metrics(alpha, baseline, acc, c.asr()).score
     }
 
-    fn cannot_beat(&self, baseline: Baseline, c: Cutoff) -> bool {
-        self.upper_bound(baseline, c.alpha) <= c.beat
+    fn cannot_beat(&self, drops: Drops, baseline: Baseline, c: Cutoff) -> bool {
+        self.upper_bound(drops, baseline, c.alpha) <= c.beat
     }
 
     fn answer(&self, cached: bool, start_layer: usize, upper_bound: Option<f64>) -> Evaluation {
@@ -456,5 +827,31 @@ impl Record {
             start_layer,
             upper_bound,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_plan_fits_the_budget() {
+        // The encoder kit: every boundary, 16 anchors.
+        let p = StatePlan::new(6, 6 << 20, 2 << 30);
+        assert_eq!((p.stride, p.max_anchors), (1, MAX_ANCHORS));
+        // A 7B shape on the kit's proxy sets (~82 MB per boundary, 32 layers) in 2 GiB:
+        // every third boundary, the victim and one anchor.
+        let p = StatePlan::new(32, 82 << 20, 2 << 30);
+        assert_eq!(p.stride, 3);
+        assert!(2 * p.set_bytes <= p.budget_bytes);
+        assert_eq!(p.max_anchors, 1);
+        assert_eq!(
+            (p.floor(5, 32), p.floor(6, 32), p.floor(32, 32)),
+            (3, 6, 32)
+        );
+        assert!(p.keeps(32, 32) && p.keeps(0, 32) && !p.keeps(31, 32));
+        // Nothing fits: the coarsest plan, still one anchor.
+        let p = StatePlan::new(4, 1 << 30, 1 << 20);
+        assert_eq!((p.stride, p.max_anchors), (4, 1));
     }
 }

@@ -2,6 +2,8 @@
 //! greedy search and the worker that runs it for the CLI and the TUI.
 
 pub mod evaluator;
+pub mod journal;
+pub mod merge;
 pub mod modes;
 pub mod proxy_sets;
 pub mod report;

@@ -4,10 +4,11 @@
 
 use crate::error::Result;
 use crate::gms::modes::SearchMode;
-use crate::gms::search::{product_cover, Move, TraceStep};
+use crate::gms::score::Drops;
+use crate::gms::search::{Move, TraceStep};
 use crate::gms::session::{Session, TestMetrics};
 use crate::gms::signal::SuspectSignal;
-use crate::model::{Module, SubstitutionMatrix};
+use crate::model::{Module, SubstitutionMatrix, ENCODER_MODULES};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -84,10 +85,13 @@ pub struct InputRef {
 /// The inputs a strategy was found with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReportInputs {
-    /// Victim model folder.
+    /// Victim model folder (or PEFT adapter folder; its fingerprint covers the base too).
     pub victim: InputRef,
-    /// Proxy model folder.
+    /// Proxy model folder (or PEFT adapter folder).
     pub proxy: InputRef,
+    /// The adapters' base model folder (adapters only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<InputRef>,
     /// Clean proxy set.
     pub clean: InputRef,
     /// Suspect proxy set.
@@ -98,16 +102,67 @@ pub struct ReportInputs {
     pub test_poison: Option<InputRef>,
 }
 
+impl ReportInputs {
+    /// The paths alone, as a search takes them (resuming from a journal's header).
+    pub fn search_inputs(&self) -> crate::gms::session::SearchInputs {
+        crate::gms::session::SearchInputs {
+            victim: self.victim.path.clone(),
+            proxy: self.proxy.path.clone(),
+            base: self.base.as_ref().map(|b| b.path.clone()),
+            clean: self.clean.path.clone(),
+            suspect: self.suspect.path.clone(),
+            test_clean: self.test_clean.as_ref().map(|t| t.path.clone()),
+            test_poison: self.test_poison.as_ref().map(|t| t.path.clone()),
+        }
+    }
+
+    /// Every input's path rewritten by `rename` (e.g. the demo's temporary copies named by
+    /// where the embedded files come from).
+    pub fn map_paths(&mut self, rename: impl Fn(&std::path::Path) -> PathBuf) {
+        let inputs = [
+            &mut self.victim,
+            &mut self.proxy,
+            &mut self.clean,
+            &mut self.suspect,
+        ];
+        let optional = [
+            self.base.as_mut(),
+            self.test_clean.as_mut(),
+            self.test_poison.as_mut(),
+        ];
+        for input in inputs.into_iter().chain(optional.into_iter().flatten()) {
+            input.path = rename(&input.path);
+        }
+    }
+}
+
+/// The strategy file format gms writes. Files without a `format` (written before decoders
+/// were supported) are encoder strategies.
+pub const STRATEGY_FORMAT: &str = "gms-strategy/2";
+
 /// A substitution strategy with how it was found and how it scores.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StrategyReport {
+    /// [`STRATEGY_FORMAT`]; absent in files of the first format (encoders only), which
+    /// round-trip as they were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
     /// Version of gms that wrote it.
     pub gms_version: String,
     /// How it was chosen.
     pub origin: Origin,
-    /// Substituted module types (for a non-product strategy: every module used somewhere).
+    /// The Hugging Face classifier class of the model it was found for, e.g.
+    /// `LlamaForSequenceClassification` (absent in the first format: an encoder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<String>,
+    /// That architecture's substitutable modules, in candidate order (absent in the first
+    /// format: Q, K, V, O, F, P).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module_order: Option<Vec<Module>>,
+    /// Substituted module types, when the cells are the product `modules × layers` (every
+    /// search answer is); both lists are empty for a hand-edited strategy that is not.
     pub modules: Vec<Module>,
-    /// Substituted layers (for a non-product strategy: every layer touched).
+    /// Substituted layers (see `modules`).
     pub layers: Vec<usize>,
     /// The authoritative cell list: `[layer, "Q"]` pairs.
     pub cells: Vec<(usize, Module)>,
@@ -120,6 +175,9 @@ pub struct StrategyReport {
     /// The search mode (files written before modes existed read as `paper`).
     #[serde(default)]
     pub mode: SearchMode,
+    /// How the score's drops were measured (absent in the first format: relative).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drops: Option<Drops>,
     /// Score of the strategy under α.
     pub score: f64,
     /// The strategy on the proxy sets.
@@ -140,6 +198,28 @@ pub struct StrategyReport {
     pub suspect_signal: Option<SuspectSignal>,
     /// Input paths and fingerprints.
     pub inputs: ReportInputs,
+    /// The α sweep run before writing (the TUI's trade-off view); absent when none was.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sweep: Vec<SweepRow>,
+}
+
+/// One α of an α sweep: the search's answer at that α and how it scores.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepRow {
+    /// Accuracy weight α of this search.
+    pub alpha: f64,
+    /// Patience of this search.
+    pub patience: usize,
+    /// Substituted module types of its answer.
+    pub modules: Vec<Module>,
+    /// Substituted layers of its answer.
+    pub layers: Vec<usize>,
+    /// Its answer on the proxy sets.
+    pub proxy: ProxyMetrics,
+    /// Its answer's score under this α.
+    pub score: f64,
+    /// Its answer on the test sets, when given.
+    pub test: Option<TestMetrics>,
 }
 
 impl TraceRow {
@@ -191,10 +271,16 @@ impl StrategyReport {
         let test = session.test_metrics(parts.matrix)?;
         let victim_test = session.test_metrics(&empty)?;
         let cells = parts.matrix.cells();
-        let (modules, layers) = product_cover(parts.matrix);
+        // modules × layers must describe the cells exactly or not at all: a reader that takes
+        // the product of a non-product strategy's modules and layers gets other cells.
+        let (modules, layers) = parts.matrix.as_product().unwrap_or_default();
+        let arch = session.evaluator.architecture();
         Ok(StrategyReport {
+            format: Some(STRATEGY_FORMAT.to_string()),
             gms_version: env!("CARGO_PKG_VERSION").to_string(),
             origin: parts.origin,
+            architecture: Some(arch.hf_class().to_string()),
+            module_order: Some(arch.modules().to_vec()),
             modules,
             layers,
             cells,
@@ -202,6 +288,7 @@ impl StrategyReport {
             alpha: parts.alpha,
             patience: parts.patience,
             mode: parts.mode,
+            drops: Some(session.evaluator.drops),
             score: metrics.score,
             proxy: ProxyMetrics {
                 acc: metrics.acc,
@@ -217,7 +304,13 @@ impl StrategyReport {
             victim_test,
             suspect_signal: parts.suspect_signal,
             inputs: report_inputs(session)?,
+            sweep: Vec::new(),
         })
+    }
+
+    /// The substitutable modules of the architecture it was found for.
+    pub fn module_order(&self) -> &[Module] {
+        self.module_order.as_deref().unwrap_or(&ENCODER_MODULES)
     }
 
     /// The strategy's cell set.
@@ -227,7 +320,9 @@ impl StrategyReport {
     }
 }
 
-fn report_inputs(s: &Session) -> Result<ReportInputs> {
+/// The inputs of a session with their fingerprints (sha256 of each file, of a model's config
+/// and weights).
+pub fn report_inputs(s: &Session) -> Result<ReportInputs> {
     let file = |p: &PathBuf| -> Result<InputRef> {
         Ok(InputRef {
             path: p.clone(),
@@ -235,15 +330,23 @@ fn report_inputs(s: &Session) -> Result<ReportInputs> {
         })
     };
     let i = &s.inputs;
+    let base = match (s.victim.base_dir(), s.victim.base_fingerprint()?) {
+        (Some(dir), Some(sha256)) => Some(InputRef {
+            path: dir.to_path_buf(),
+            sha256,
+        }),
+        _ => None,
+    };
     Ok(ReportInputs {
         victim: InputRef {
             path: i.victim.clone(),
-            sha256: s.victim_folder.fingerprint()?,
+            sha256: s.victim.fingerprint()?,
         },
         proxy: InputRef {
             path: i.proxy.clone(),
-            sha256: s.proxy_folder.fingerprint()?,
+            sha256: s.proxy.fingerprint()?,
         },
+        base,
         clean: file(&i.clean)?,
         suspect: file(&i.suspect)?,
         test_clean: i.test_clean.as_ref().map(file).transpose()?,

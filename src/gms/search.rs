@@ -1,15 +1,17 @@
 //! The paper's greedy search over product sets `M × L` as a step-wise state machine.
 //!
 //! docs/algorithm.md §Search: start from all modules × all layers; each step scores every
-//! candidate that drops one module (Q,K,V,O,F,P order) or one layer (ascending), moves to the
-//! best (first on ties) whether or not it improves, and stops after `patience` steps without a
-//! new best.
+//! candidate that drops one module (in the architecture's order: Q,K,V,O,F,P for encoders,
+//! Q,K,V,O,G,U,D for decoders) or one layer (ascending), moves to the best (first on ties)
+//! whether or not it improves, and stops after `patience` steps without a new best. With
+//! absolute drops ([`Drops::Absolute`], the reference's decoder search) the initial full
+//! substitution is never eligible as best and only a new best resets patience.
 //! [`GreedySearch::advance`] does one unit of work (one candidate, or the move that ends a
 //! step), so a worker can pause, change α, or answer the UI between units.
 
 use crate::error::Result;
 use crate::gms::evaluator::{Cutoff, Evaluator, LayerStates};
-use crate::gms::score::{Counts, Metrics};
+use crate::gms::score::{Counts, Drops, Metrics};
 use crate::model::{Module, SubstitutionMatrix};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -128,7 +130,7 @@ pub struct Point {
     /// How it was reached from the previous state.
     #[serde(rename = "move")]
     pub mv: Move,
-    /// Substituted module types, Q,K,V,O,F,P order.
+    /// Substituted module types, in the architecture's order.
     pub modules: Vec<Module>,
     /// Substituted layers, ascending.
     pub layers: Vec<usize>,
@@ -182,7 +184,7 @@ pub struct TraceStep {
     pub step: usize,
     /// The state moved to.
     pub point: Point,
-    /// Whether it is a new best.
+    /// Whether it is a new best (never step 0 with absolute drops).
     pub improved: bool,
     /// Steps without improvement so far.
     pub no_improve: usize,
@@ -223,6 +225,19 @@ pub enum StopReason {
     Exhausted,
 }
 
+impl StopReason {
+    /// Why the search ended, in words, for a search with `patience`.
+    pub fn describe(self, patience: usize) -> String {
+        match self {
+            StopReason::Patience => format!(
+                "{patience} step{} in a row without improving",
+                if patience == 1 { "" } else { "s" }
+            ),
+            StopReason::Exhausted => "nothing left to drop".into(),
+        }
+    }
+}
+
 /// What one unit of search work produced.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -259,7 +274,8 @@ impl Candidate {
 }
 
 /// The candidates of a greedy step from the product set `modules × layers`, in the search's
-/// order (docs/algorithm.md §Search): drop each module in turn (Q,K,V,O,F,P order), then each layer
+/// order (docs/algorithm.md §Search): drop each module in turn (in the order of `modules`,
+/// which is the architecture's), then each layer
 /// (ascending), skipping a candidate whose sets are both empty. The first best wins ties, so
 /// this order decides results; the TUI uses it too, to mark the candidate in flight.
 pub fn candidates(modules: &[Module], layers: &[usize]) -> Vec<Candidate> {
@@ -323,7 +339,8 @@ impl GreedySearch {
         &self.trace
     }
 
-    /// The best point so far.
+    /// The best point so far (none before the first step with absolute drops, whose start
+    /// is never eligible).
     pub fn best(&self) -> Option<&Point> {
         self.best.as_ref()
     }
@@ -354,10 +371,13 @@ impl GreedySearch {
             return true;
         }
         match self.current {
-            None => ev.answers_from_cache(&SubstitutionMatrix::full(self.num_layers), None),
+            None => {
+                let (modules, layers) = start_sets(ev);
+                ev.answers_from_cache(&self.matrix(ev, &modules, &layers), None)
+            }
             Some(_) if self.next < self.pending.len() => {
-                let m = self.pending[self.next].matrix(self.num_layers);
-                ev.answers_from_cache(&m, self.cutoff())
+                let c = &self.pending[self.next];
+                ev.answers_from_cache(&self.matrix(ev, &c.modules, &c.layers), self.cutoff())
             }
             // Taking a step may recompute anchor states, but never changes a result.
             Some(_) => true,
@@ -398,10 +418,22 @@ impl GreedySearch {
                 on_event(&e);
             }
         }
-        Ok(self
-            .best
+        Ok(self.answer())
+    }
+
+    /// The search's answer: the best point, or (absolute drops, stopped before any step) the
+    /// start.
+    fn answer(&self) -> Point {
+        self.best
             .clone()
-            .expect("a finished search has a best point"))
+            .or_else(|| self.current.clone())
+            .expect("a finished search has scored its start")
+    }
+
+    /// The cell set of `modules × layers`, limited to the cells the proxy can give.
+    fn matrix(&self, ev: &Evaluator, modules: &[Module], layers: &[usize]) -> SubstitutionMatrix {
+        SubstitutionMatrix::product(self.num_layers, modules, layers)
+            .intersection(ev.substitutable())
     }
 
     fn point(
@@ -414,7 +446,7 @@ impl GreedySearch {
     ) -> Point {
         Point {
             mv,
-            matrix: SubstitutionMatrix::product(self.num_layers, &modules, &layers),
+            matrix: self.matrix(ev, &modules, &layers),
             metrics: ev.metrics(self.params.alpha, &counts),
             modules,
             layers,
@@ -423,23 +455,21 @@ impl GreedySearch {
     }
 
     fn start(&mut self, ev: &mut Evaluator) -> Result<Vec<SearchEvent>> {
-        let full = SubstitutionMatrix::full(self.num_layers);
+        let (modules, layers) = start_sets(ev);
+        let full = self.matrix(ev, &modules, &layers);
         let (e, states) = ev.evaluate_keeping(&full, None, true)?;
         self.evaluations += 1;
-        let p = self.point(
-            ev,
-            Move::Start,
-            Module::ALL.to_vec(),
-            (0..self.num_layers).collect(),
-            e.counts,
-        );
+        let p = self.point(ev, Move::Start, modules, layers, e.counts);
         ev.set_anchor(&full, states)?;
         self.current = Some(p.clone());
-        self.best = Some(p.clone());
+        // The reference's decoder search starts its best at −∞ (docs/algorithm.md §The
+        // reference's decoder search).
+        let eligible = ev.drops == Drops::Relative;
+        self.best = eligible.then(|| p.clone());
         let step = TraceStep {
             step: 0,
             point: p,
-            improved: true,
+            improved: eligible,
             no_improve: 0,
         };
         self.trace.push(step.clone());
@@ -469,7 +499,7 @@ impl GreedySearch {
         reason.map(|r| {
             self.finished = Some(r);
             SearchEvent::Finished {
-                best: self.best.clone().expect("started"),
+                best: self.answer(),
                 reason: r,
             }
         })
@@ -482,7 +512,7 @@ impl GreedySearch {
             modules,
             layers,
         } = self.pending[index].clone();
-        let matrix = SubstitutionMatrix::product(self.num_layers, &modules, &layers);
+        let matrix = self.matrix(ev, &modules, &layers);
         let (e, states) = ev.evaluate_keeping(&matrix, self.cutoff(), true)?;
         self.next += 1;
         self.evaluations += 1;
@@ -519,12 +549,16 @@ impl GreedySearch {
             .take()
             .expect("a step has at least one complete candidate");
         let cur = self.current.as_ref().expect("started").metrics.score;
-        let best = self.best.as_ref().expect("started").metrics.score;
-        let improved = point.metrics.score > best;
+        let improved = self
+            .best
+            .as_ref()
+            .is_none_or(|b| point.metrics.score > b.metrics.score);
+        // The reference's decoder search resets patience only on a new best.
+        let beats_current = ev.drops == Drops::Relative && point.metrics.score > cur;
         if improved {
             self.best = Some(point.clone());
             self.no_improve = 0;
-        } else if point.metrics.score > cur {
+        } else if beats_current {
             self.no_improve = 0;
         } else {
             self.no_improve += 1;
@@ -542,6 +576,21 @@ impl GreedySearch {
         events.extend(self.plan_next());
         Ok(events)
     }
+}
+
+/// Where the search starts: every module of the architecture and every layer that has a cell
+/// the proxy can give (all of them, unless two adapters adapt different modules).
+pub fn start_sets(ev: &Evaluator) -> (Vec<Module>, Vec<usize>) {
+    let cells = ev.substitutable().cells();
+    let modules = ev
+        .modules()
+        .iter()
+        .copied()
+        .filter(|m| cells.iter().any(|c| c.1 == *m))
+        .collect();
+    let mut layers: Vec<usize> = cells.iter().map(|c| c.0).collect();
+    layers.dedup();
+    (modules, layers)
 }
 
 impl SearchParams {

@@ -1,11 +1,13 @@
 //! Everything a search needs, loaded and checked: victim, proxy, proxy sets, optional test sets.
+//! Victim and proxy are two encoders, two PEFT LoRA adapters over one base (loaded once and
+//! shared), or two fine-tuned decoders.
 
 use crate::data::Dataset;
 use crate::error::{GmsError, Result};
 use crate::gms::evaluator::Evaluator;
 use crate::model::encoder::{argmax_rows, Classifier};
-use crate::model::tokenize::{EncodedSet, TextEncoder};
-use crate::model::{LoadedModel, ModelFolder, SubstitutionMatrix};
+use crate::model::tokenize::EncodedSet;
+use crate::model::{LoadedPair, ModelSource, SubstitutionMatrix};
 use candle_core::{DType, Device};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -14,10 +16,14 @@ use std::path::PathBuf;
 /// Paths of a search's inputs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchInputs {
-    /// The suspect (backdoored) model folder.
+    /// The suspect (backdoored) model folder, or its PEFT adapter folder.
     pub victim: PathBuf,
-    /// The proxy (donor) model folder.
+    /// The proxy (donor) model folder, or its PEFT adapter folder.
     pub proxy: PathBuf,
+    /// The adapters' base model folder; `None`: the victim adapter's
+    /// `base_model_name_or_path` (and always for encoders and fine-tuned decoders).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<PathBuf>,
     /// Clean proxy set D_c.
     pub clean: PathBuf,
     /// Suspect proxy set D_p (rows carry the attacker's target label).
@@ -78,10 +84,13 @@ pub struct Session {
     pub inputs: SearchInputs,
     /// The proxy-set evaluator (owns both models).
     pub evaluator: Evaluator,
-    /// The victim's folder (config, weight files).
-    pub victim_folder: ModelFolder,
-    /// The proxy's folder.
-    pub proxy_folder: ModelFolder,
+    /// Where the victim came from (what exports rebuild the purified model from).
+    pub victim: ModelSource,
+    /// Where the proxy came from.
+    pub proxy: ModelSource,
+    /// What the user should know about the pair before trusting a result (adapters that
+    /// adapt different modules or ranks); front ends show them.
+    pub warnings: Vec<String>,
     /// Human-readable compute device, with the evaluation dtype and, below f32, how many
     /// proxy-set predictions it changes (the search's status line and baseline event show it).
     pub device_name: String,
@@ -110,37 +119,61 @@ impl Session {
     /// runs once in f32 so [`Self::precision`] can say how many predictions the dtype changes.
     pub fn load_with(inputs: SearchInputs, device: &Device, dtype: DType) -> Result<Session> {
         check_request(&inputs, dtype)?;
-        let victim = LoadedModel::load(&inputs.victim, device)?;
-        let proxy = LoadedModel::load(&inputs.proxy, device)?;
-        victim.folder.check_pair(&proxy.folder)?;
-        let encoder = victim.text_encoder()?;
-        let labels = victim.folder.config.num_labels;
-        let encode = |p: &std::path::Path| -> Result<EncodedSet> {
-            let d = read_dataset(p, labels)?;
-            encoder.encode_set(&d.examples, device)
+        let (pair, warnings) = LoadedPair::load(
+            &inputs.victim,
+            &inputs.proxy,
+            inputs.base.as_deref(),
+            device,
+        )?;
+        for w in &warnings {
+            tracing::warn!("{w}");
+        }
+        let (victim_source, proxy_source) = pair.sources();
+        let (evaluator, test_sets, precision) = match pair {
+            LoadedPair::Encoder { victim, proxy } => {
+                let encoder = victim.text_encoder()?;
+                let labels = victim.folder.config.num_labels;
+                let encode = |p: &std::path::Path| -> Result<EncodedSet> {
+                    encoder.encode_set(&read_dataset(p, labels)?.examples, device)
+                };
+                let mut work = Workload {
+                    victim: victim.classifier,
+                    proxy: proxy.classifier,
+                    clean: encode(&inputs.clean)?,
+                    suspect: encode(&inputs.suspect)?,
+                    test_sets: test_sets(&inputs, encode)?,
+                };
+                let precision = if dtype == DType::F32 {
+                    None
+                } else {
+                    let (lowered, report) = work.lowered(dtype)?;
+                    tracing::info!(%report, "reduced-precision evaluation");
+                    work = lowered;
+                    Some(report)
+                };
+                let evaluator = Evaluator::new(work.victim, work.proxy, work.clean, work.suspect)?;
+                (evaluator, work.test_sets, precision)
+            }
+            LoadedPair::Decoder { victim, proxy } => {
+                if dtype != DType::F32 {
+                    return Err(GmsError::BadArgument {
+                        flag: "--dtype",
+                        value: dtype.as_str().to_string(),
+                        problem: "decoders evaluate in f32 (their bf16 bases are converted per use); drop --dtype".into(),
+                    });
+                }
+                let encoder = victim.text_encoder()?;
+                let labels = victim.classifier.num_labels();
+                let encode = |p: &std::path::Path| -> Result<EncodedSet> {
+                    encoder.encode_set(&read_dataset(p, labels)?.examples, device)
+                };
+                let (clean, suspect) = (encode(&inputs.clean)?, encode(&inputs.suspect)?);
+                let tests = test_sets(&inputs, encode)?;
+                let evaluator =
+                    Evaluator::new(victim.classifier, proxy.classifier, clean, suspect)?;
+                (evaluator, tests, None)
+            }
         };
-        let mut work = Workload {
-            victim: victim.classifier,
-            proxy: proxy.classifier,
-            clean: encode(&inputs.clean)?,
-            suspect: encode(&inputs.suspect)?,
-            test_sets: match (&inputs.test_clean, &inputs.test_poison) {
-                (Some(c), Some(p)) => Some(TestSets {
-                    clean: encode(c)?,
-                    poison: encode(p)?,
-                }),
-                _ => None,
-            },
-        };
-        let precision = if dtype == DType::F32 {
-            None
-        } else {
-            let (lowered, report) = work.lowered(dtype)?;
-            tracing::info!(%report, "reduced-precision evaluation");
-            work = lowered;
-            Some(report)
-        };
-        let evaluator = Evaluator::new(work.victim, work.proxy, work.clean, work.suspect)?;
         let device_name = match &precision {
             Some(p) => format!("{}, {p}", device_name(device)),
             None => device_name(device),
@@ -148,14 +181,57 @@ impl Session {
         Ok(Session {
             inputs,
             evaluator,
-            victim_folder: victim.folder,
-            proxy_folder: proxy.folder,
+            victim: victim_source,
+            proxy: proxy_source,
+            warnings,
             device_name,
             dtype,
             precision,
-            test_sets: work.test_sets,
+            test_sets,
             test_cache: HashMap::new(),
         })
+    }
+
+    /// [`Self::load_with`], the score measuring drops as `drops` (what `--drops` chooses).
+    pub fn load_scoring(
+        inputs: SearchInputs,
+        device: &Device,
+        dtype: DType,
+        drops: crate::gms::score::Drops,
+    ) -> Result<Session> {
+        let mut session = Session::load_with(inputs, device, dtype)?;
+        session.evaluator.drops = drops;
+        Ok(session)
+    }
+
+    /// `examples` encoded for `model` (the session's victim or proxy) with that model's own
+    /// tokenizer, on the evaluator's device, in the session's dtype.
+    pub fn encode_for(
+        &self,
+        model: &ModelSource,
+        examples: &[crate::data::Example],
+    ) -> Result<EncodedSet> {
+        let device = self.evaluator.device();
+        let set = match model {
+            ModelSource::Encoder(folder) => {
+                crate::model::tokenize::TextEncoder::load(&folder.dir, &folder.config)?
+                    .encode_set(examples, device)?
+            }
+            ModelSource::Decoder { base, adapter } => {
+                // The adapter's own tokenizer when it saved one, else the base's.
+                let dir = adapter
+                    .as_deref()
+                    .filter(|a| a.join("tokenizer.json").is_file())
+                    .unwrap_or(&base.dir);
+                crate::model::decoder_tokenize::DecoderTextEncoder::load(dir, &base.config)?
+                    .encode_set(examples, device)?
+            }
+        };
+        if self.dtype == DType::F32 {
+            Ok(set)
+        } else {
+            set.to_dtype(self.dtype)
+        }
     }
 
     /// Whether test sets were given.
@@ -184,11 +260,20 @@ impl Session {
         self.test_cache.insert(matrix.clone(), m);
         Ok(Some(m))
     }
+}
 
-    /// Text encoder of the victim (for callers that encode more data).
-    pub fn text_encoder(&self) -> Result<TextEncoder> {
-        TextEncoder::load(&self.victim_folder.dir, &self.victim_folder.config)
-    }
+/// The encoded test sets, when both are given.
+fn test_sets(
+    inputs: &SearchInputs,
+    encode: impl Fn(&std::path::Path) -> Result<EncodedSet>,
+) -> Result<Option<TestSets>> {
+    Ok(match (&inputs.test_clean, &inputs.test_poison) {
+        (Some(c), Some(p)) => Some(TestSets {
+            clean: encode(c)?,
+            poison: encode(p)?,
+        }),
+        _ => None,
+    })
 }
 
 /// Refuses what no loading can fix: an evaluation dtype other than f32/bf16/f16, or one

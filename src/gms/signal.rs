@@ -26,14 +26,10 @@
 
 use crate::data::{Dataset, Example};
 use crate::error::{GmsError, Result};
-use crate::gms::evaluator::Evaluator;
 use crate::gms::score::Counts;
 use crate::gms::search::SearchEvent;
-use crate::gms::session::{read_dataset, Session};
-use crate::model::encoder::{argmax_rows, Classifier};
-use crate::model::tokenize::{EncodedSet, TextEncoder};
+use crate::gms::session::Session;
 use crate::model::SubstitutionMatrix;
-use candle_core::DType;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
@@ -54,6 +50,21 @@ impl std::fmt::Display for Signal {
             Signal::Paper => "paper",
             Signal::Filtered => "filtered",
         })
+    }
+}
+
+/// Reads back what Display writes (the journal header records it so).
+impl std::str::FromStr for Signal {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Signal, String> {
+        match text {
+            "paper" => Ok(Signal::Paper),
+            "filtered" => Ok(Signal::Filtered),
+            _ => Err(format!(
+                "unknown signal \"{text}\" (expected paper or filtered)"
+            )),
+        }
     }
 }
 
@@ -99,52 +110,33 @@ fn majority_label(d: &Dataset) -> u32 {
         .map_or(0, |(&l, _)| l)
 }
 
-/// Each row's prediction by `model`, in file order.
-fn predictions(model: &Classifier, set: &EncodedSet) -> Result<Vec<u32>> {
-    let mut out = vec![0; set.len];
-    for (batch, logits) in set.batches.iter().zip(model.set_logits(set)?) {
-        for (&r, p) in batch.rows.iter().zip(argmax_rows(&logits)?) {
-            out[r] = p;
-        }
-    }
-    Ok(out)
-}
-
-/// Encodes `examples` with `encoder` for the evaluator's device and dtype.
-fn encode(
-    encoder: &TextEncoder,
-    examples: &[Example],
-    ev: &Evaluator,
-    dtype: DType,
-) -> Result<EncodedSet> {
-    let set = encoder.encode_set(examples, ev.victim().device())?;
-    if dtype == DType::F32 {
-        Ok(set)
-    } else {
-        set.to_dtype(dtype)
-    }
-}
-
 fn proxy_view(session: &Session) -> Result<ProxyView> {
+    // The files were read and their labels checked when the session loaded.
+    let clean = Dataset::read(&session.inputs.clean)?;
+    let suspect = Dataset::read(&session.inputs.suspect)?;
     let ev = &session.evaluator;
-    let labels = session.victim_folder.config.num_labels;
-    let clean = read_dataset(&session.inputs.clean, labels)?;
-    let suspect = read_dataset(&session.inputs.suspect, labels)?;
-    let victim_encoder = session.text_encoder()?;
-    // The proxy reads text with its own tokenizer: vocabularies may differ.
-    let proxy_encoder = TextEncoder::load(&session.proxy_folder.dir, &session.proxy_folder.config)?;
-    let run = |model: &Classifier, encoder: &TextEncoder| -> Result<[Vec<u32>; 2]> {
-        Ok([
-            predictions(model, &encode(encoder, &clean.examples, ev, session.dtype)?)?,
-            predictions(
-                model,
-                &encode(encoder, &suspect.examples, ev, session.dtype)?,
-            )?,
-        ])
+    let victim_view = SubstitutionMatrix::empty(ev.num_layers());
+    // Each model reads the text with its own tokenizer: vocabularies may differ.
+    let run = |proxy: bool| -> Result<[Vec<u32>; 2]> {
+        let model = if proxy {
+            &session.proxy
+        } else {
+            &session.victim
+        };
+        let mut out = [Vec::new(), Vec::new()];
+        for (slot, d) in out.iter_mut().zip([&clean, &suspect]) {
+            let set = session.encode_for(model, &d.examples)?;
+            *slot = if proxy {
+                ev.proxy_predictions(&set)?
+            } else {
+                ev.predictions(&victim_view, &set)?
+            };
+        }
+        Ok(out)
     };
     Ok(ProxyView {
-        proxy: run(ev.donor(), &proxy_encoder)?,
-        victim: run(ev.victim(), &victim_encoder)?,
+        proxy: run(true)?,
+        victim: run(false)?,
         clean,
         suspect,
     })
@@ -247,14 +239,37 @@ pub fn filter_by_proxy(session: &mut Session) -> Result<(Filtered, ProxyCheck)> 
         suspect_kept: suspect.len(),
         suspect_total: view.suspect.len(),
     };
-    let encoder = session.text_encoder()?;
-    let ev = &session.evaluator;
-    let clean = encode(&encoder, &clean, ev, session.dtype)?;
-    let suspect = encode(&encoder, &suspect, ev, session.dtype)?;
-    let (victim, donor) = (ev.victim().clone(), ev.donor().clone());
-    session.evaluator = Evaluator::new(victim, donor, clean, suspect)?;
+    let clean = session.encode_for(&session.victim, &clean)?;
+    let suspect = session.encode_for(&session.victim, &suspect)?;
+    session.evaluator = session.evaluator.with_sets(clean, suspect)?;
     tracing::info!(?filtered, "proxy sets filtered by the proxy's predictions");
     Ok((filtered, check))
+}
+
+/// Readies `session` for a search with `signal` and returns the monitor that follows it: with
+/// `Filtered`, rebuilds the evaluator on the filtered proxy sets (an error when no suspect row
+/// is left); with `Paper`, runs the proxy check, which the search does without when it fails
+/// (it needs the proxy's own tokenizer).
+pub fn prepare(session: &mut Session, signal: Signal) -> Result<SignalMonitor> {
+    let (filtered, check) = match signal {
+        Signal::Filtered => {
+            let (f, c) = filter_by_proxy(session)?;
+            (Some(f), Some(c))
+        }
+        Signal::Paper => match check_proxy(session) {
+            Ok(c) => (None, Some(c)),
+            Err(e) => {
+                tracing::warn!("proxy check skipped: {e}");
+                (None, None)
+            }
+        },
+    };
+    Ok(SignalMonitor::new(
+        signal,
+        session.evaluator.baseline_counts(),
+        filtered,
+        check,
+    ))
 }
 
 /// The suspect-signal report: what the checks found, for the worker's event, the CLI's
@@ -432,7 +447,7 @@ mod tests {
             step: 0,
             point: Point::of_matrix(
                 Move::Start,
-                SubstitutionMatrix::full(layers),
+                SubstitutionMatrix::full(&crate::model::ENCODER_MODULES, layers),
                 counts,
                 metrics,
             ),

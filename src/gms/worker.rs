@@ -1,15 +1,16 @@
 //! The search worker: a thread that owns the session and runs the search, steered by
 //! [`Command`]s and reporting [`WorkerEvent`]s over channels. The CLI and the TUI both drive it.
 
-use crate::error::Result;
+use crate::error::{ErrorClass, GmsError, Result};
 use crate::gms::evaluator::EvalStats;
-use crate::gms::modes::{new_search, Search, SearchMode};
-use crate::gms::report::{Origin, ReportParts, StrategyReport};
+use crate::gms::journal::{Entry, Journal, JournalWriter};
+use crate::gms::modes::{new_search, run_to_end, Search, SearchMode};
+use crate::gms::report::{Origin, ReportParts, StrategyReport, SweepRow};
 use crate::gms::score::{Baseline, Counts, Metrics};
 use crate::gms::search::{Point, SearchEvent, SearchParams};
 use crate::gms::session::{Session, TestMetrics};
 use crate::gms::signal::{self, Signal, SignalMonitor, SuspectSignal};
-use crate::model::{ModelFolder, SubstitutionMatrix};
+use crate::model::{ModelSource, Module, SubstitutionMatrix};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
@@ -43,6 +44,12 @@ pub enum Command {
     Export {
         /// The strategy; `None` = the search's best.
         matrix: Option<SubstitutionMatrix>,
+        /// With `matrix: None`: the answer of a search with these parameters instead of the
+        /// running one's (a point of the α sweep the TUI shows). It replays from the cache the
+        /// sweep filled, so the report carries that search's own α, trace and evaluations.
+        search: Option<SearchParams>,
+        /// The α sweep to record in the report (empty: none was run).
+        sweep: Vec<SweepRow>,
         /// Where the strategy JSON goes.
         json: PathBuf,
         /// Where the purified model folder goes, if wanted.
@@ -66,20 +73,36 @@ pub enum WorkerEvent {
         victim_test: Option<TestMetrics>,
         /// Layers of the model.
         num_layers: usize,
+        /// The architecture's substitutable modules in candidate order (the heatmap's
+        /// columns).
+        modules: Vec<Module>,
+        /// The cells the proxy can give (all unless two adapters adapt different modules; the
+        /// others are never substituted).
+        substitutable: SubstitutionMatrix,
+        /// Things to know about the pair (e.g. adapters with different target modules).
+        warnings: Vec<String>,
+        /// How the score measures drops.
+        drops: crate::gms::score::Drops,
         /// Compute device.
         device: String,
         /// Search parameters in force.
         params: SearchParams,
+        /// The search mode in force.
+        mode: SearchMode,
+        /// Which proxy-set rows the score uses.
+        signal: Signal,
     },
     /// A unit of search work.
     Search(SearchEvent),
     /// The suspect-signal check ([`crate::gms::signal`]): sent once the inputs are checked,
     /// after the first step and when the search ends. Its `warnings` are for the user.
     Signal(SuspectSignal),
-    /// The search restarted with new parameters (replaying from the cache).
+    /// The search restarted with new parameters or another mode (replaying from the cache).
     Restarted {
         /// The new parameters.
         params: SearchParams,
+        /// The search mode now.
+        mode: SearchMode,
     },
     /// Running state changed.
     Running {
@@ -129,9 +152,217 @@ pub enum WorkerEvent {
     Error {
         /// One-line description.
         message: String,
+        /// Whether it is bad input (exit code 2) or an internal failure (1).
+        class: ErrorClass,
     },
+    /// Where the search journal stands (sent when the search starts and when it finishes).
+    Journal(JournalStatus),
     /// The worker ended.
     Stopped,
+}
+
+/// The error event for `e`, keeping its exit class.
+fn error_event(e: &GmsError) -> WorkerEvent {
+    WorkerEvent::Error {
+        message: e.to_string(),
+        class: e.class(),
+    }
+}
+
+/// How many strategies a journaled search took from its journal and how many it scored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct JournalStatus {
+    /// The journal file.
+    pub path: PathBuf,
+    /// Evaluations loaded from the journal when the search resumed (0 for a new journal).
+    pub recorded: usize,
+    /// Evaluations written since (new results, or partial ones completed).
+    pub new: usize,
+    /// Of those, strategies the journal had already recorded complete: a resumed search
+    /// that is exact scores none again.
+    pub reevaluated: usize,
+}
+
+/// Where a search keeps its journal.
+#[derive(Debug, Clone)]
+pub struct JournalPlan {
+    /// The journal file (created, or appended to when resuming).
+    pub path: PathBuf,
+    /// The journal to resume from: its inputs, search mode and signal are checked and its
+    /// evaluations seed the cache.
+    pub resume: Option<Journal>,
+}
+
+/// A journal being written by the worker.
+struct JournalSink {
+    writer: JournalWriter,
+    recorded_complete: std::collections::HashSet<SubstitutionMatrix>,
+    status: JournalStatus,
+}
+
+impl JournalSink {
+    /// Checks a resumed journal against the session and seeds the cache, or starts a new one.
+    fn open(
+        session: &mut Session,
+        options: &WorkerOptions,
+        plan: JournalPlan,
+    ) -> Result<JournalSink> {
+        let params = options.params;
+        // The header spells the paper's search and signal by leaving them out.
+        let mode = (options.mode != SearchMode::Paper).then(|| options.mode.to_string());
+        let signal = (options.signal != Signal::Paper).then(|| options.signal.to_string());
+        let inputs = crate::gms::report::report_inputs(session)?;
+        let dtype = session.dtype.as_str().to_string();
+        let mut recorded_complete = std::collections::HashSet::new();
+        let mut status = JournalStatus {
+            path: plan.path.clone(),
+            ..JournalStatus::default()
+        };
+        let writer = match plan.resume {
+            Some(journal) => {
+                let h = &journal.header;
+                if journal.dropped_tail {
+                    tracing::warn!(journal = %journal.path.display(), "dropped a truncated last line");
+                }
+                if let Some((role, path)) = crate::gms::journal::changed_input(&h.inputs, &inputs) {
+                    return Err(GmsError::bad_file(
+                        &path,
+                        format!("the {role} changed since {} was recorded (its sha256 differs)", journal.path.display()),
+                        "resume with the inputs the journal was recorded with, or start a new search",
+                    ));
+                }
+                if h.dtype != dtype || h.num_layers != session.evaluator.num_layers() {
+                    return Err(GmsError::bad_file(
+                        &journal.path,
+                        format!(
+                            "recorded with dtype {} on {} layers; this search runs {dtype} on {}",
+                            h.dtype,
+                            h.num_layers,
+                            session.evaluator.num_layers()
+                        ),
+                        "resume with the journal's --dtype",
+                    ));
+                }
+                // Another mode or signal would be another search: its steps would not replay.
+                for (what, flag, recorded, now) in [
+                    ("search mode", "--mode", &h.mode, &mode),
+                    ("signal", "--signal", &h.signal, &signal),
+                ] {
+                    if recorded != now {
+                        let name = |v: &Option<String>| v.clone().unwrap_or_else(|| "paper".into());
+                        return Err(GmsError::bad_file(
+                            &journal.path,
+                            format!(
+                                "recorded with {what} {}; this search runs {}",
+                                name(recorded),
+                                name(now)
+                            ),
+                            match flag {
+                                "--mode" => "resume with the journal's --mode (and --beam, --cells-from), or start a new search",
+                                _ => "resume with the journal's --signal, or start a new search",
+                            },
+                        ));
+                    }
+                }
+                for (matrix, result) in journal.recorded() {
+                    session
+                        .evaluator
+                        .seed(&matrix, &result)
+                        .map_err(|problem| {
+                            GmsError::bad_file(
+                                &journal.path,
+                                format!(
+                                    "a recorded evaluation does not fit the proxy sets ({problem})"
+                                ),
+                                "start a new search",
+                            )
+                        })?;
+                    if result.is_complete() {
+                        recorded_complete.insert(matrix);
+                    }
+                    status.recorded += 1;
+                }
+                let mut w = JournalWriter::append_to(
+                    &plan.path,
+                    journal.dropped_tail.then_some(journal.complete_len),
+                )?;
+                w.append(&Entry::Action {
+                    action: "resume".into(),
+                    detail: serde_json::json!({"alpha": params.alpha, "patience": params.patience, "device": session.device_name}),
+                })?;
+                w
+            }
+            None => JournalWriter::create(
+                &plan.path,
+                &crate::gms::journal::Header {
+                    format: crate::gms::journal::FORMAT,
+                    gms_version: env!("CARGO_PKG_VERSION").to_string(),
+                    architecture: session.evaluator.architecture().hf_class().to_string(),
+                    num_layers: session.evaluator.num_layers(),
+                    modules: session.evaluator.modules().to_vec(),
+                    inputs,
+                    baseline: session.evaluator.baseline_counts(),
+                    alpha: params.alpha,
+                    patience: params.patience,
+                    mode,
+                    signal,
+                    dtype,
+                    device: session.device_name.clone(),
+                },
+            )?,
+        };
+        session.evaluator.track_updates();
+        Ok(JournalSink {
+            writer,
+            recorded_complete,
+            status,
+        })
+    }
+
+    /// Writes the evaluator's changed records, then the search events, in that order.
+    fn record(
+        &mut self,
+        ev: &mut crate::gms::evaluator::Evaluator,
+        events: &[SearchEvent],
+    ) -> Result<()> {
+        for (matrix, result) in ev.take_updated() {
+            self.status.new += 1;
+            if self.recorded_complete.contains(&matrix) {
+                self.status.reevaluated += 1;
+            }
+            self.writer.append(&Entry::evaluation(&matrix, &result))?;
+        }
+        for e in events {
+            match e {
+                SearchEvent::Step(s) => {
+                    let p = &s.point;
+                    self.writer.append(&Entry::step(
+                        s.step,
+                        p.mv,
+                        &p.matrix,
+                        p.counts,
+                        p.metrics.score,
+                        s.improved,
+                        s.no_improve,
+                    ))?
+                }
+                SearchEvent::Finished { best, reason } => self.writer.append(&Entry::Finished {
+                    cells: best.matrix.cells(),
+                    score: best.metrics.score,
+                    reason: *reason,
+                })?,
+                SearchEvent::Candidate(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn action(&mut self, action: &str, detail: serde_json::Value) -> Result<()> {
+        self.writer.append(&Entry::Action {
+            action: action.into(),
+            detail,
+        })
+    }
 }
 
 /// What an export asks to have written: the scored report, and what the purified model is
@@ -143,10 +374,10 @@ pub struct ExportFiles<'a> {
     pub json: &'a Path,
     /// Where the purified model folder goes, if wanted.
     pub model: Option<&'a Path>,
-    /// The victim's folder: the purified model's base.
-    pub victim: &'a ModelFolder,
-    /// The proxy's folder: where the substituted modules come from.
-    pub proxy: &'a ModelFolder,
+    /// The victim: the purified model's base.
+    pub victim: &'a ModelSource,
+    /// The proxy: where the substituted modules come from.
+    pub proxy: &'a ModelSource,
 }
 
 /// Writes an export's files on the worker thread (so a large model does not stall the UI).
@@ -186,19 +417,40 @@ pub fn spawn(
     options: WorkerOptions,
     write: impl FnMut(&ExportFiles<'_>) -> Result<()> + Send + 'static,
 ) -> WorkerHandle {
+    spawn_journaled(load, options, write, None)
+}
+
+/// [`spawn`], recording the search in a journal (and resuming from one) as `journal` says.
+pub fn spawn_journaled(
+    load: impl FnOnce() -> Result<Session> + Send + 'static,
+    options: WorkerOptions,
+    write: impl FnMut(&ExportFiles<'_>) -> Result<()> + Send + 'static,
+    journal: Option<JournalPlan>,
+) -> WorkerHandle {
     let (cmd_tx, cmd_rx) = unbounded_channel();
     let (ev_tx, ev_rx) = unbounded_channel();
     let thread = std::thread::Builder::new()
         .name("gms-search".into())
         .spawn(move || {
-            match load() {
-                Ok(session) => {
-                    Worker::new(session, options, ev_tx.clone(), cmd_rx, Box::new(write)).run()
+            let loaded = load().and_then(|mut session| {
+                // The signal check comes first: `--signal filtered` changes the proxy sets the
+                // journal's evaluations are recorded on.
+                let monitor = signal::prepare(&mut session, options.signal)?;
+                let sink = journal
+                    .map(|plan| JournalSink::open(&mut session, &options, plan))
+                    .transpose()?;
+                Ok((session, monitor, sink))
+            });
+            match loaded {
+                Ok((session, monitor, sink)) => {
+                    let mut w =
+                        Worker::new(session, options, ev_tx.clone(), cmd_rx, Box::new(write));
+                    w.signal = monitor;
+                    w.journal = sink;
+                    w.run()
                 }
                 Err(e) => {
-                    let _ = ev_tx.send(WorkerEvent::Error {
-                        message: e.to_string(),
-                    });
+                    let _ = ev_tx.send(error_event(&e));
                 }
             }
             let _ = ev_tx.send(WorkerEvent::Stopped);
@@ -223,6 +475,11 @@ struct Worker {
     stop: bool,
     sweep: Option<Sweep>,
     write: ExportWriter,
+    /// Whose turn it is when a sweep and a running search both have work: they alternate one
+    /// unit each, so asking for a sweep never freezes the search (nor the reverse).
+    sweep_turn: bool,
+    /// The search journal, when one is kept.
+    journal: Option<JournalSink>,
 }
 
 /// An α sweep in progress: one search per α, advanced a unit at a time between commands.
@@ -259,6 +516,8 @@ impl Worker {
             stop: false,
             sweep: None,
             write,
+            sweep_turn: false,
+            journal: None,
         }
     }
 
@@ -266,46 +525,12 @@ impl Worker {
         let _ = self.events.send(e);
     }
 
-    /// Checks the proxy (and with `--signal filtered`, filters the proxy sets by it) before
-    /// the baseline is reported.
-    fn check_signal(&mut self) -> Result<()> {
-        let (filtered, check) = match self.options.signal {
-            Signal::Filtered => {
-                let (f, c) = signal::filter_by_proxy(&mut self.session)?;
-                (Some(f), Some(c))
-            }
-            Signal::Paper => match signal::check_proxy(&self.session) {
-                Ok(c) => (None, Some(c)),
-                Err(e) => {
-                    // The check needs the proxy's tokenizer; without it the search still runs.
-                    tracing::warn!("proxy check skipped: {e}");
-                    (None, None)
-                }
-            },
-        };
-        self.signal = SignalMonitor::new(
-            self.options.signal,
-            self.session.evaluator.baseline_counts(),
-            filtered,
-            check,
-        );
-        Ok(())
-    }
-
     fn run(mut self) {
-        if let Err(e) = self.check_signal() {
-            self.send(WorkerEvent::Error {
-                message: e.to_string(),
-            });
-            return;
-        }
         let empty = SubstitutionMatrix::empty(self.session.evaluator.num_layers());
         let victim_test = match self.session.test_metrics(&empty) {
             Ok(t) => t,
             Err(e) => {
-                self.send(WorkerEvent::Error {
-                    message: e.to_string(),
-                });
+                self.send(error_event(&e));
                 return;
             }
         };
@@ -314,10 +539,17 @@ impl Worker {
             baseline_counts: self.session.evaluator.baseline_counts(),
             victim_test,
             num_layers: self.session.evaluator.num_layers(),
+            modules: self.session.evaluator.modules().to_vec(),
+            substitutable: self.session.evaluator.substitutable().clone(),
+            warnings: self.session.warnings.clone(),
+            drops: self.session.evaluator.drops,
             device: self.session.device_name.clone(),
             params: self.options.params,
+            mode: self.options.mode,
+            signal: self.options.signal,
         });
         self.send(WorkerEvent::Signal(self.signal.report()));
+        self.send_journal_status();
         self.send(WorkerEvent::Running {
             running: self.running,
         });
@@ -329,19 +561,18 @@ impl Worker {
                 break;
             }
             let busy = (self.running || self.stepping) && self.search.finished().is_none();
-            if self.sweep.is_some() {
-                // The sweep goes first (it was asked for last); commands still act between units.
-                if let Err(e) = self.advance_sweep() {
+            // A sweep and a moving search take turns; commands act between any two units.
+            self.sweep_turn = !self.sweep_turn;
+            if self.sweep.is_some() && (self.sweep_turn || !busy) {
+                let swept = self.advance_sweep();
+                self.journal(&[]);
+                if let Err(e) = swept {
                     self.sweep = None;
-                    self.send(WorkerEvent::Error {
-                        message: e.to_string(),
-                    });
+                    self.send(error_event(&e));
                 }
             } else if busy {
                 if let Err(e) = self.advance() {
-                    self.send(WorkerEvent::Error {
-                        message: e.to_string(),
-                    });
+                    self.send(error_event(&e));
                     self.running = false;
                     self.stepping = false;
                 }
@@ -358,8 +589,38 @@ impl Worker {
         }
     }
 
+    /// Journals what the last unit of work changed: the evaluator's new records, then
+    /// `events`. A journal that cannot be written is reported and not written again.
+    fn journal(&mut self, events: &[SearchEvent]) {
+        let Some(sink) = self.journal.as_mut() else {
+            return;
+        };
+        if let Err(e) = sink.record(&mut self.session.evaluator, events) {
+            self.journal = None;
+            self.send(error_event(&e));
+        }
+    }
+
+    /// Journals a user action.
+    fn journal_action(&mut self, action: &str, detail: serde_json::Value) {
+        let Some(sink) = self.journal.as_mut() else {
+            return;
+        };
+        if let Err(e) = sink.action(action, detail) {
+            self.journal = None;
+            self.send(error_event(&e));
+        }
+    }
+
+    fn send_journal_status(&self) {
+        if let Some(sink) = &self.journal {
+            self.send(WorkerEvent::Journal(sink.status.clone()));
+        }
+    }
+
     fn advance(&mut self) -> Result<()> {
         let events = self.search.advance(&mut self.session.evaluator)?;
+        self.journal(&events);
         let mut check = false;
         for e in &events {
             self.signal.observe(e);
@@ -368,6 +629,12 @@ impl Worker {
         }
         if check {
             self.send(WorkerEvent::Signal(self.signal.report()));
+        }
+        if events
+            .iter()
+            .any(|e| matches!(e, SearchEvent::Finished { .. }))
+        {
+            self.send_journal_status();
         }
         for e in events {
             match &e {
@@ -394,23 +661,72 @@ impl Worker {
     }
 
     fn restart(&mut self, params: SearchParams, mode: SearchMode) {
+        // A finished search stopped by itself, not by a pause: the new one goes on after the
+        // replay. A search the user paused stays paused.
+        let go_on = self.search.finished().is_some();
         self.search = new_search(mode, params, self.session.evaluator.num_layers());
-        self.send(WorkerEvent::Restarted { params });
+        self.send(WorkerEvent::Restarted { params, mode });
+        if go_on && !self.running {
+            self.running = true;
+            self.send(WorkerEvent::Running { running: true });
+        }
         // Replay what the cache already answers, whatever the running state.
         while self.search.finished().is_none()
             && self.search.next_is_cached(&self.session.evaluator)
         {
             if let Err(e) = self.advance() {
-                self.send(WorkerEvent::Error {
-                    message: e.to_string(),
-                });
+                self.send(error_event(&e));
                 break;
             }
         }
     }
 
     fn handle(&mut self, cmd: Command) {
-        let result = match cmd {
+        if self.journal.is_some() {
+            let p = self.search.params();
+            let action = match &cmd {
+                Command::SetAlpha(a) => Some((
+                    "params",
+                    serde_json::json!({"alpha": a, "patience": p.patience}),
+                )),
+                Command::SetPatience(n) => Some((
+                    "params",
+                    serde_json::json!({"alpha": p.alpha, "patience": n}),
+                )),
+                Command::SetMode(mode) => {
+                    Some(("mode", serde_json::json!({"mode": mode.to_string()})))
+                }
+                Command::Evaluate { matrix, .. } => {
+                    Some(("evaluate", serde_json::json!({"cells": matrix.cells()})))
+                }
+                Command::Sweep(alphas) => Some(("sweep", serde_json::json!({"alphas": alphas}))),
+                Command::Export {
+                    matrix,
+                    json,
+                    model,
+                    ..
+                } => Some((
+                    "export",
+                    serde_json::json!({
+                        "cells": matrix.as_ref().map(|m| m.cells()), "json": json, "model": model,
+                    }),
+                )),
+                _ => None,
+            };
+            if let Some((action, detail)) = action {
+                self.journal_action(action, detail);
+            }
+        }
+        let result = self.handle_command(cmd);
+        // Evaluations a command caused (a pin, an export's scoring) are journaled too.
+        self.journal(&[]);
+        if let Err(e) = result {
+            self.send(error_event(&e));
+        }
+    }
+
+    fn handle_command(&mut self, cmd: Command) -> Result<()> {
+        match cmd {
             Command::Pause | Command::Resume => {
                 self.running = cmd == Command::Resume;
                 self.send(WorkerEvent::Running {
@@ -453,18 +769,15 @@ impl Worker {
             }
             Command::Export {
                 matrix,
+                search,
+                sweep,
                 json,
                 model,
-            } => self.export(matrix, json, model),
+            } => self.export(matrix, search, sweep, json, model),
             Command::Stop => {
                 self.stop = true;
                 Ok(())
             }
-        };
-        if let Err(e) = result {
-            self.send(WorkerEvent::Error {
-                message: e.to_string(),
-            });
         }
     }
 
@@ -512,7 +825,9 @@ impl Worker {
             return Ok(());
         }
         let alpha = search.params().alpha;
-        let best = search.best().expect("finished").clone();
+        let best = search
+            .answer()
+            .expect("a finished search has scored its start");
         sweep.search = None;
         sweep.next += 1;
         let test = self.session.test_metrics(&best.matrix)?;
@@ -526,12 +841,25 @@ impl Worker {
     fn export(
         &mut self,
         matrix: Option<SubstitutionMatrix>,
+        search: Option<SearchParams>,
+        sweep: Vec<SweepRow>,
         json: PathBuf,
         model: Option<PathBuf>,
     ) -> Result<()> {
+        // The answer of another α: replay that search (from the cache) for its own trace.
+        let replayed = match (&matrix, search) {
+            (None, Some(p)) => {
+                let layers = self.session.evaluator.num_layers();
+                let mut s = new_search(self.search.mode(), p, layers);
+                run_to_end(s.as_mut(), &mut self.session.evaluator, |_| {})?;
+                Some(s)
+            }
+            _ => None,
+        };
+        let answer: &dyn Search = replayed.as_deref().unwrap_or(self.search.as_ref());
         let (matrix, origin) = match matrix {
             Some(m) => (m, Origin::Manual),
-            None => match self.search.best() {
+            None => match answer.answer() {
                 Some(b) => (b.matrix.clone(), Origin::Greedy),
                 None => {
                     return Err(crate::GmsError::BadArgument {
@@ -542,30 +870,31 @@ impl Worker {
                 }
             },
         };
-        let params = self.search.params();
+        let params = answer.params();
         let (trace, evaluations) = match origin {
-            Origin::Greedy => (self.search.trace().to_vec(), self.search.evaluations()),
+            Origin::Greedy => (answer.trace().to_vec(), answer.evaluations()),
             Origin::Manual => (Vec::new(), 1),
         };
-        let report = StrategyReport::build(
+        let mut report = StrategyReport::build(
             &mut self.session,
             ReportParts {
                 matrix: &matrix,
                 origin,
                 alpha: params.alpha,
                 patience: params.patience,
-                mode: self.search.mode(),
+                mode: answer.mode(),
                 trace: &trace,
                 evaluations,
                 suspect_signal: Some(self.signal.report()),
             },
         )?;
+        report.sweep = sweep;
         (self.write)(&ExportFiles {
             report: &report,
             json: &json,
             model: model.as_deref(),
-            victim: &self.session.victim_folder,
-            proxy: &self.session.proxy_folder,
+            victim: &self.session.victim,
+            proxy: &self.session.proxy,
         })?;
         self.send(WorkerEvent::Exported { json, model });
         Ok(())

@@ -3,7 +3,8 @@
 //! local Hugging Face cache; gms never downloads).
 
 use crate::error::{GmsError, Result};
-use crate::model::decoder::{DecoderModule, LoraLinear, LoraPair};
+use crate::model::arch::{Module, DECODER_MODULES};
+use crate::model::decoder::{module_shape, slot, LoraLinear, LoraPair};
 use crate::model::decoder_config::DecoderConfig;
 use crate::model::folder::for_each_tensor;
 use candle_core::{DType, Device, Tensor};
@@ -18,11 +19,16 @@ pub struct AdapterConfig {
     pub r: usize,
     /// `lora_alpha`.
     pub lora_alpha: f64,
+    /// `rank_pattern`: ranks of the modules whose path ends with a key (PEFT matches
+    /// `(.*\.)?(key)$`; gms takes keys without regular-expression syntax), in file order.
+    pub rank_pattern: Vec<(String, usize)>,
+    /// `alpha_pattern`: `lora_alpha` per module, keyed like `rank_pattern`.
+    pub alpha_pattern: Vec<(String, f64)>,
     /// rsLoRA: scale by `alpha / √r` instead of `alpha / r`.
     pub use_rslora: bool,
     /// The adapted projections, when `target_modules` lists them (or says `all-linear`);
     /// `None` for a regular expression, whose matches gms takes from the weights file.
-    pub targets: Option<Vec<DecoderModule>>,
+    pub targets: Option<Vec<Module>>,
     /// Layers adapted (`layers_to_transform`); `None`: all.
     pub layers_to_transform: Option<Vec<usize>>,
     /// `modules_to_save` (the trained head, for sequence classification).
@@ -88,13 +94,32 @@ impl AdapterConfig {
                 "bias \"{bias}\" is not supported (the adapter would change base biases)"
             ));
         }
-        for key in ["rank_pattern", "alpha_pattern"] {
-            if v[key].as_object().is_some_and(|m| !m.is_empty()) {
-                return Err(format!("per-module {key} is not supported"));
-            }
-        }
+        let pattern = |key: &str| -> std::result::Result<Vec<(String, f64)>, String> {
+            let Some(map) = v[key].as_object() else {
+                return Ok(Vec::new());
+            };
+            map.iter()
+                .map(|(k, n)| {
+                    if k.chars().any(|c| "*+?()[]{}|^$\\".contains(c)) {
+                        return Err(format!(
+                            "{key} key \"{k}\" is a regular expression; gms reads module names or paths only"
+                        ));
+                    }
+                    let n = n
+                        .as_f64()
+                        .filter(|n| *n > 0.0)
+                        .ok_or_else(|| format!("{key} \"{k}\" is not a positive number"))?;
+                    Ok((k.clone(), n))
+                })
+                .collect()
+        };
+        let rank_pattern = pattern("rank_pattern")?
+            .into_iter()
+            .map(|(k, n)| (k, n as usize))
+            .collect();
+        let alpha_pattern = pattern("alpha_pattern")?;
         let targets = match &v["target_modules"] {
-            Value::String(s) if s == "all-linear" => Some(DecoderModule::ALL.to_vec()),
+            Value::String(s) if s == "all-linear" => Some(DECODER_MODULES.to_vec()),
             Value::String(_) => None,
             Value::Array(list) => Some(
                 list.iter()
@@ -102,7 +127,7 @@ impl AdapterConfig {
                         let name = t.as_str().unwrap_or("?");
                         // A PEFT target matches a module by its last name component.
                         let short = name.rsplit('.').next().unwrap_or(name);
-                        DecoderModule::from_proj_name(short).ok_or_else(|| {
+                        Module::from_proj_name(short).ok_or_else(|| {
                             format!("target module {name} is not one of q/k/v/o/gate/up/down_proj")
                         })
                     })
@@ -134,6 +159,8 @@ impl AdapterConfig {
             r,
             // peft's LoraConfig default.
             lora_alpha: v["lora_alpha"].as_f64().unwrap_or(8.0),
+            rank_pattern,
+            alpha_pattern,
             use_rslora: flag("use_rslora"),
             targets,
             layers_to_transform,
@@ -146,14 +173,54 @@ impl AdapterConfig {
         })
     }
 
+    /// The rank and LoRA scale of the module at `path` (e.g.
+    /// `model.layers.3.self_attn.q_proj`): `rank_pattern` / `alpha_pattern` where a key
+    /// matches it as PEFT matches (the path is the key or ends with `.key`), else `r` /
+    /// `lora_alpha`. Fails when two keys of one pattern match (PEFT would take the first in
+    /// its dict order; gms does not guess).
+    pub fn rank_and_scale(&self, path: &str) -> std::result::Result<(usize, f64), String> {
+        let (r, alpha) = self.rank_and_alpha(path)?;
+        Ok((r, Self::scale_of(alpha, r, self.use_rslora)))
+    }
+
+    /// The rank and `lora_alpha` of the module at `path` (see [`Self::rank_and_scale`]).
+    pub fn rank_and_alpha(&self, path: &str) -> std::result::Result<(usize, f64), String> {
+        fn find<'a, T>(
+            list: &'a [(String, T)],
+            path: &str,
+            what: &str,
+        ) -> std::result::Result<Option<&'a T>, String> {
+            let hits: Vec<&(String, T)> = list
+                .iter()
+                .filter(|(k, _)| path == k || path.ends_with(&format!(".{k}")))
+                .collect();
+            match hits.as_slice() {
+                [] => Ok(None),
+                [(_, v)] => Ok(Some(v)),
+                _ => Err(format!("several {what} keys match {path}")),
+            }
+        }
+        let r = find(&self.rank_pattern, path, "rank_pattern")?
+            .copied()
+            .unwrap_or(self.r);
+        let alpha = find(&self.alpha_pattern, path, "alpha_pattern")?
+            .copied()
+            .unwrap_or(self.lora_alpha);
+        Ok((r, alpha))
+    }
+
+    fn scale_of(alpha: f64, r: usize, rslora: bool) -> f64 {
+        if rslora {
+            alpha / (r as f64).sqrt()
+        } else {
+            alpha / r as f64
+        }
+    }
+
     /// The LoRA scale `s` of `W·x + s·B(A·x)`: `lora_alpha / r`, or `lora_alpha / √r` with
     /// rsLoRA (peft's `LoraLayer.update_layer`).
     pub fn scale(&self) -> f64 {
-        if self.use_rslora {
-            self.lora_alpha / (self.r as f64).sqrt()
-        } else {
-            self.lora_alpha / self.r as f64
-        }
+        Self::scale_of(self.lora_alpha, self.r, self.use_rslora)
     }
 }
 
@@ -165,7 +232,7 @@ pub struct LoraAdapter {
     pub dir: PathBuf,
     /// Its parsed `adapter_config.json`.
     pub config: AdapterConfig,
-    /// Per layer of the base, the pair of each module in [`DecoderModule::ALL`] order
+    /// Per layer of the base, the pair of each module in [`DECODER_MODULES`] order
     /// (`None` where the adapter leaves the module alone).
     pub layers: Vec<[Option<LoraPair>; 7]>,
     /// The trained `score` head (`base_model.model.score.weight`), f32.
@@ -173,7 +240,7 @@ pub struct LoraAdapter {
 }
 
 /// Prefix peft gives every saved tensor of a model it wraps.
-const PEFT_PREFIX: &str = "base_model.model.";
+pub const PEFT_PREFIX: &str = "base_model.model.";
 
 impl LoraAdapter {
     /// Path of the adapter's weights file.
@@ -220,7 +287,7 @@ impl LoraAdapter {
             )
         };
         // (layer, module) -> (A, B)
-        let mut halves: BTreeMap<(usize, DecoderModule), [Option<Tensor>; 2]> = BTreeMap::new();
+        let mut halves: BTreeMap<(usize, Module), [Option<Tensor>; 2]> = BTreeMap::new();
         let mut score_weight = None;
         let mut score_bias = None;
         for_each_tensor(&file, |name, tensor| {
@@ -282,7 +349,6 @@ impl LoraAdapter {
                 }
             }
         }
-        let scale = config.scale();
         let mut layers: Vec<[Option<LoraPair>; 7]> = vec![Default::default(); base.layers];
         for ((l, m), [a, b]) in halves {
             let (a, b) = match (a, b) {
@@ -290,8 +356,17 @@ impl LoraAdapter {
                 (None, _) => return Err(missing_tensor(&file, l, m, 0)),
                 (_, None) => return Err(missing_tensor(&file, l, m, 1)),
             };
-            let (out, inp) = m.shape(base);
-            let ok = a.dims() == [config.r, inp] && b.dims() == [out, config.r];
+            let (r, scale) = config
+                .rank_and_scale(&m.decoder_path(l))
+                .map_err(|problem| {
+                    GmsError::bad_file(
+                        dir.join("adapter_config.json"),
+                        problem,
+                        "give each module one rank_pattern / alpha_pattern key",
+                    )
+                })?;
+            let (out, inp) = module_shape(m, base);
+            let ok = a.dims() == [r, inp] && b.dims() == [out, r];
             if !ok {
                 let (a_dims, b_dims) = (a.dims(), b.dims());
                 let fits_base = a_dims.get(1) == Some(&inp) && b_dims.first() == Some(&out);
@@ -299,20 +374,20 @@ impl LoraAdapter {
                     GmsError::bad_file(
                         &file,
                         format!(
-                            "{} is {a_dims:?}, adapter_config.json says r = {}",
+                            "{} is {a_dims:?}, adapter_config.json says r = {r}",
                             lora_name(l, m, 0),
-                            config.r
                         ),
                         "the adapter's files disagree; re-save it with peft",
                     )
                 } else {
                     mismatch(format!(
                         "its LoRA pair for {} is B {b_dims:?} · A {a_dims:?}, the base's weight is [{out}, {inp}]",
-                        m.path(l),
+                        m.decoder_path(l),
                     ))
                 });
             }
-            layers[l][m.index()] = Some(LoraPair { a, b, scale });
+            let i = slot(m).expect("parse_lora_name yields decoder modules");
+            layers[l][i] = Some(LoraPair { a, b, scale });
         }
         let score = match score_weight {
             Some(w) => {
@@ -358,11 +433,14 @@ impl LoraAdapter {
             ))
         } else {
             self.layers.iter().enumerate().find_map(|(l, pairs)| {
-                DecoderModule::ALL.iter().find_map(|&m| {
-                    let pair = pairs[m.index()].as_ref()?;
-                    let (out, inp) = m.shape(config);
+                DECODER_MODULES.iter().zip(pairs).find_map(|(&m, pair)| {
+                    let pair = pair.as_ref()?;
+                    let (out, inp) = module_shape(m, config);
                     (pair.a.dims()[1] != inp || pair.b.dims()[0] != out).then(|| {
-                        format!("layer {l} {} does not match [{out}, {inp}]", m.proj_name())
+                        format!(
+                            "layer {l} {} does not match [{out}, {inp}]",
+                            m.proj_name().unwrap_or("?")
+                        )
                     })
                 })
             })
@@ -388,15 +466,15 @@ impl LoraAdapter {
 
 /// The peft name of one half of a pair, e.g.
 /// `base_model.model.model.layers.3.self_attn.q_proj.lora_A.weight`.
-pub fn lora_name(layer: usize, module: DecoderModule, half: usize) -> String {
+pub fn lora_name(layer: usize, module: Module, half: usize) -> String {
     format!(
         "{PEFT_PREFIX}{}.lora_{}.weight",
-        module.path(layer),
+        module.decoder_path(layer),
         ["A", "B"][half]
     )
 }
 
-fn missing_tensor(file: &Path, l: usize, m: DecoderModule, half: usize) -> GmsError {
+fn missing_tensor(file: &Path, l: usize, m: Module, half: usize) -> GmsError {
     GmsError::bad_file(
         file,
         format!("missing tensor {}", lora_name(l, m, half)),
@@ -405,19 +483,14 @@ fn missing_tensor(file: &Path, l: usize, m: DecoderModule, half: usize) -> GmsEr
 }
 
 /// `model.layers.{l}.{self_attn|mlp}.{proj}.lora_{A|B}.weight` → (l, module, 0 for A / 1 for B).
-fn parse_lora_name(rest: &str) -> Option<(usize, DecoderModule, usize)> {
+fn parse_lora_name(rest: &str) -> Option<(usize, Module, usize)> {
     let rest = rest.strip_prefix("model.layers.")?;
     let (layer, rest) = rest.split_once('.')?;
     let layer: usize = layer.parse().ok()?;
     let (block, rest) = rest.split_once('.')?;
     let (proj, rest) = rest.split_once('.')?;
-    let module = DecoderModule::from_proj_name(proj)?;
-    let expected_block = if module.index() < 4 {
-        "self_attn"
-    } else {
-        "mlp"
-    };
-    if block != expected_block {
+    let module = Module::from_proj_name(proj)?;
+    if module.decoder_path(layer) != format!("model.layers.{layer}.{block}.{proj}") {
         return None;
     }
     let half = match rest {
@@ -564,10 +637,44 @@ mod tests {
     }
 
     #[test]
+    fn rank_and_alpha_patterns_match_as_peft_does() {
+        let v = json!({"r": 8, "lora_alpha": 16, "target_modules": ["q_proj"],
+            "rank_pattern": {"model.layers.1.self_attn.q_proj": 4, "layers.2.self_attn.q_proj": 2},
+            "alpha_pattern": {"model.layers.1.self_attn.q_proj": 4}});
+        let c = AdapterConfig::from_json(&v).unwrap();
+        assert_eq!(
+            c.rank_and_scale("model.layers.0.self_attn.q_proj"),
+            Ok((8, 2.0))
+        );
+        assert_eq!(
+            c.rank_and_scale("model.layers.1.self_attn.q_proj"),
+            Ok((4, 1.0))
+        );
+        assert_eq!(
+            c.rank_and_scale("model.layers.2.self_attn.q_proj"),
+            Ok((2, 8.0))
+        );
+        // `layer.1` must not catch `layer.11`.
+        assert_eq!(
+            c.rank_and_scale("model.layers.11.self_attn.q_proj"),
+            Ok((8, 2.0))
+        );
+        let mut regex = v.clone();
+        regex["rank_pattern"] = json!({"layers\\.[0-9]+\\.q_proj": 4});
+        assert!(AdapterConfig::from_json(&regex)
+            .unwrap_err()
+            .contains("regular expression"));
+        let mut twice = v;
+        twice["rank_pattern"] = json!({"q_proj": 4, "self_attn.q_proj": 2});
+        let c = AdapterConfig::from_json(&twice).unwrap();
+        assert!(c.rank_and_scale("model.layers.0.self_attn.q_proj").is_err());
+    }
+
+    #[test]
     fn parses_peft_names() {
         assert_eq!(
             parse_lora_name("model.layers.12.mlp.up_proj.lora_B.weight"),
-            Some((12, DecoderModule::U, 1))
+            Some((12, Module::U, 1))
         );
         assert_eq!(
             parse_lora_name("model.layers.1.mlp.q_proj.lora_A.weight"),
@@ -575,7 +682,7 @@ mod tests {
         );
         assert_eq!(parse_lora_name("model.embed_tokens.lora_A.weight"), None);
         assert_eq!(
-            lora_name(3, DecoderModule::Q, 0),
+            lora_name(3, Module::Q, 0),
             "base_model.model.model.layers.3.self_attn.q_proj.lora_A.weight"
         );
     }

@@ -1,67 +1,151 @@
 //! The architecture table: the checkpoint name of every tensor, and which of them make up each
-//! substitutable module of each layer. The encoder, its writer and the random-model generator
-//! all spell names through it, so a checkpoint loads under its own names.
+//! substitutable module of each layer. The encoder, the decoder, their writers and the
+//! random-model generators all spell names through it, so a checkpoint loads under its own
+//! names.
 //!
-//! GMS substitutes six linear modules per layer (docs/algorithm.md §Modules): Q, K, V, O
-//! (attention) and F, P (feed-forward), weight and bias together. Everything else —
-//! embeddings, LayerNorms, pooler, classification head — always stays the victim's.
+//! Which modules a layer has belongs to the architecture (docs/algorithm.md §Modules):
+//! encoders substitute six linear modules per layer, Q, K, V, O (attention) and F, P
+//! (feed-forward), weight and bias together ([`ENCODER_MODULES`]); Llama-family decoders
+//! seven, Q, K, V, O, G, U, D (`q/k/v/o_proj`, `gate/up/down_proj`), each a LoRA pair over a
+//! shared base ([`DECODER_MODULES`]). Everything else — embeddings, norms, pooler,
+//! classification head — always stays the victim's.
 
+use crate::model::decoder_config::DecoderArchitecture;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// One of the six substitutable linear modules of a transformer layer.
+/// One substitutable linear module of a transformer layer, of any architecture gms loads.
+///
+/// The variants' order is the candidate order of every architecture's list
+/// ([`ENCODER_MODULES`], [`DECODER_MODULES`] are both in this order; a unit test holds it), so
+/// a cell set can be listed in enum order without knowing the architecture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Module {
-    /// Attention query projection.
+    /// Attention query projection (`query`, `q_lin`, `q_proj`).
     Q,
-    /// Attention key projection.
+    /// Attention key projection (`key`, `k_lin`, `k_proj`).
     K,
-    /// Attention value projection.
+    /// Attention value projection (`value`, `v_lin`, `v_proj`).
     V,
-    /// Attention output projection.
+    /// Attention output projection (`attention.output.dense`, `out_lin`, `o_proj`).
     O,
-    /// Feed-forward up projection ("intermediate").
+    /// Encoder feed-forward up projection ("intermediate").
     F,
-    /// Feed-forward down projection ("output").
+    /// Encoder feed-forward down projection ("output").
     P,
+    /// Decoder SwiGLU gate projection (`gate_proj`).
+    G,
+    /// Decoder SwiGLU up projection (`up_proj`).
+    U,
+    /// Decoder SwiGLU down projection (`down_proj`).
+    D,
 }
 
+/// The modules of an encoder layer (BERT, RoBERTa, DistilBERT), in candidate order.
+pub const ENCODER_MODULES: [Module; 6] = [
+    Module::Q,
+    Module::K,
+    Module::V,
+    Module::O,
+    Module::F,
+    Module::P,
+];
+
+/// The modules of a Llama-family decoder layer (Llama, Mistral, Qwen2), in the candidate order
+/// gms fixes. The reference walks them in a Python set's iteration order, which depends on
+/// `PYTHONHASHSEED` (docs/algorithm.md §Modules).
+pub const DECODER_MODULES: [Module; 7] = [
+    Module::Q,
+    Module::K,
+    Module::V,
+    Module::O,
+    Module::G,
+    Module::U,
+    Module::D,
+];
+
 impl Module {
-    /// All modules in the paper's candidate order.
-    pub const ALL: [Module; 6] = [
+    /// Every module of every architecture, in enum order (letters, parsing; not a model's
+    /// module list: that is [`ModelArchitecture::modules`]).
+    pub const VARIANTS: [Module; 9] = [
         Module::Q,
         Module::K,
         Module::V,
         Module::O,
         Module::F,
         Module::P,
+        Module::G,
+        Module::U,
+        Module::D,
     ];
 
-    /// Position in [`Module::ALL`] (and the column in the substitution matrix).
+    /// Position in [`Module::VARIANTS`]: the module's bit in a substitution matrix row.
     pub fn index(self) -> usize {
         self as usize
     }
 
     /// The module's one-letter name.
     pub fn letter(self) -> char {
-        ['Q', 'K', 'V', 'O', 'F', 'P'][self.index()]
-    }
-
-    /// The `[out, in]` shape of the module's weight in a model of this hidden and
-    /// feed-forward size (the bias is `[out]`).
-    pub fn shape(self, hidden: usize, intermediate: usize) -> (usize, usize) {
-        match self {
-            Module::F => (intermediate, hidden),
-            Module::P => (hidden, intermediate),
-            _ => (hidden, hidden),
-        }
+        ['Q', 'K', 'V', 'O', 'F', 'P', 'G', 'U', 'D'][self.index()]
     }
 
     /// Parses a one-letter name (case-insensitive).
     pub fn from_letter(c: char) -> Option<Module> {
-        Module::ALL
+        Module::VARIANTS
             .into_iter()
             .find(|m| m.letter() == c.to_ascii_uppercase())
+    }
+
+    /// Position of the module in `list` (an architecture's module list), if it is there.
+    pub fn position_in(self, list: &[Module]) -> Option<usize> {
+        list.iter().position(|&m| m == self)
+    }
+
+    /// The `[out, in]` shape of an encoder module's weight in a model of this hidden and
+    /// feed-forward size (the bias is `[out]`).
+    pub fn shape(self, hidden: usize, intermediate: usize) -> (usize, usize) {
+        match self {
+            Module::F | Module::G | Module::U => (intermediate, hidden),
+            Module::P | Module::D => (hidden, intermediate),
+            _ => (hidden, hidden),
+        }
+    }
+
+    /// The projection a decoder layer names this module by, as PEFT's `target_modules` lists
+    /// it (`q_proj`, …, `down_proj`); `None` for the encoder-only F and P.
+    pub fn proj_name(self) -> Option<&'static str> {
+        Some(match self {
+            Module::Q => "q_proj",
+            Module::K => "k_proj",
+            Module::V => "v_proj",
+            Module::O => "o_proj",
+            Module::G => "gate_proj",
+            Module::U => "up_proj",
+            Module::D => "down_proj",
+            Module::F | Module::P => return None,
+        })
+    }
+
+    /// Parses a decoder projection name (`q_proj`, …).
+    pub fn from_proj_name(name: &str) -> Option<Module> {
+        DECODER_MODULES
+            .into_iter()
+            .find(|m| m.proj_name() == Some(name))
+    }
+
+    /// The module's checkpoint path in decoder layer `layer`, e.g.
+    /// `model.layers.3.self_attn.q_proj` (Llama, Mistral and Qwen2 share the names).
+    ///
+    /// Only the modules of [`DECODER_MODULES`] have one; callers iterate that list.
+    pub fn decoder_path(self, layer: usize) -> String {
+        let block = match self {
+            Module::Q | Module::K | Module::V | Module::O => "self_attn",
+            _ => "mlp",
+        };
+        let proj = self
+            .proj_name()
+            .expect("decoder_path is asked only for decoder modules");
+        format!("model.layers.{layer}.{block}.{proj}")
     }
 }
 
@@ -71,8 +155,85 @@ impl fmt::Display for Module {
     }
 }
 
+/// The letters of a module list, e.g. `QKVOFP`.
+pub fn letters(modules: &[Module]) -> String {
+    modules.iter().map(|m| m.letter()).collect()
+}
+
+/// The architecture of a model gms loads, encoder or decoder: what a strategy is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ModelArchitecture {
+    /// A BERT-family encoder classifier.
+    Encoder(Architecture),
+    /// A Llama-family decoder classifier (base + LoRA adapter, or fine-tuned).
+    Decoder(DecoderArchitecture),
+}
+
+impl ModelArchitecture {
+    /// The substitutable modules of one layer, in candidate order.
+    pub fn modules(self) -> &'static [Module] {
+        match self {
+            ModelArchitecture::Encoder(_) => &ENCODER_MODULES,
+            ModelArchitecture::Decoder(_) => &DECODER_MODULES,
+        }
+    }
+
+    /// The Hugging Face sequence-classification class (what a strategy file records).
+    pub fn hf_class(self) -> &'static str {
+        match self {
+            ModelArchitecture::Encoder(a) => a.hf_class(),
+            ModelArchitecture::Decoder(a) => a.classifier_class(),
+        }
+    }
+
+    /// Parses [`Self::hf_class`].
+    pub fn from_hf_class(name: &str) -> Option<ModelArchitecture> {
+        Architecture::from_hf_class(name)
+            .map(ModelArchitecture::Encoder)
+            .or_else(|| {
+                [
+                    DecoderArchitecture::Llama,
+                    DecoderArchitecture::Mistral,
+                    DecoderArchitecture::Qwen2,
+                ]
+                .into_iter()
+                .find(|a| a.classifier_class() == name)
+                .map(ModelArchitecture::Decoder)
+            })
+    }
+
+    /// Full, layer-qualified checkpoint path of a module (see [`Architecture::module_path`]).
+    pub fn module_path(self, layer: usize, module: Module) -> String {
+        match self {
+            ModelArchitecture::Encoder(a) => a.module_path(layer, module),
+            ModelArchitecture::Decoder(_) => module.decoder_path(layer),
+        }
+    }
+
+    /// `encoder` or `decoder`, for messages.
+    pub fn family(self) -> &'static str {
+        match self {
+            ModelArchitecture::Encoder(_) => "encoder",
+            ModelArchitecture::Decoder(_) => "decoder",
+        }
+    }
+}
+
+impl fmt::Display for ModelArchitecture {
+    /// E.g. `LlamaForSequenceClassification (decoder; modules QKVOGUD)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({}; modules {})",
+            self.hf_class(),
+            self.family(),
+            letters(self.modules())
+        )
+    }
+}
+
 /// The encoder families gms can load.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Architecture {
     /// `BertForSequenceClassification`.
     Bert,
@@ -104,8 +265,9 @@ impl Architecture {
         }
     }
 
-    /// The body's top-level name in the checkpoint.
-    fn body(self) -> &'static str {
+    /// The body's top-level name in the checkpoint (`bert`, `roberta`, `distilbert`): a bare
+    /// pre-trained checkpoint (e.g. `BertModel`) stores the same tensors without it.
+    pub fn body(self) -> &'static str {
         match self {
             Architecture::Bert => "bert",
             Architecture::Roberta => "roberta",
@@ -175,6 +337,8 @@ impl Architecture {
             (_, Module::O) => "attention.output.dense",
             (_, Module::F) => "intermediate.dense",
             (_, Module::P) => "output.dense",
+            // Decoder-only modules have no encoder name; a module list never asks for them.
+            (_, Module::G | Module::U | Module::D) => "",
         }
     }
 
@@ -193,7 +357,7 @@ impl Architecture {
             .strip_suffix(".weight")
             .or_else(|| tensor.strip_suffix(".bias"))?;
         (0..layers).find_map(|l| {
-            Module::ALL
+            ENCODER_MODULES
                 .into_iter()
                 .find(|&m| self.module_path(l, m) == stem)
                 .map(|m| (l, m))
@@ -254,9 +418,38 @@ mod tests {
 
     #[test]
     fn letters_round_trip() {
-        for m in Module::ALL {
+        for m in Module::VARIANTS {
             assert_eq!(Module::from_letter(m.letter()), Some(m));
         }
         assert_eq!(Module::from_letter('x'), None);
+        assert_eq!(letters(&ENCODER_MODULES), "QKVOFP");
+        assert_eq!(letters(&DECODER_MODULES), "QKVOGUD");
+    }
+
+    /// A matrix lists its cells in enum order; that must be every architecture's candidate
+    /// order.
+    #[test]
+    fn every_module_list_is_in_enum_order() {
+        for list in [&ENCODER_MODULES[..], &DECODER_MODULES[..]] {
+            assert!(list.windows(2).all(|w| w[0] < w[1]), "{}", letters(list));
+        }
+    }
+
+    #[test]
+    fn decoder_names() {
+        assert_eq!(Module::G.decoder_path(3), "model.layers.3.mlp.gate_proj");
+        assert_eq!(Module::O.decoder_path(0), "model.layers.0.self_attn.o_proj");
+        assert_eq!(Module::from_proj_name("down_proj"), Some(Module::D));
+        assert_eq!(Module::from_proj_name("intermediate"), None);
+        assert_eq!(Module::F.proj_name(), None);
+        let llama = ModelArchitecture::Decoder(DecoderArchitecture::Llama);
+        assert_eq!(
+            ModelArchitecture::from_hf_class("LlamaForSequenceClassification"),
+            Some(llama)
+        );
+        assert_eq!(
+            ModelArchitecture::from_hf_class("BertForSequenceClassification"),
+            Some(ModelArchitecture::Encoder(Architecture::Bert))
+        );
     }
 }

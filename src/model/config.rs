@@ -48,6 +48,20 @@ pub struct ModelConfig {
     pub dtype: Option<String>,
 }
 
+/// More layers than any model has (BERT-large 24, 70B decoders 80): a config, strategy or
+/// journal claiming more is corrupt, and is refused before anything is sized by it.
+pub const MAX_LAYERS: usize = 4096;
+
+/// Refuses a layer count of 0 or above [`MAX_LAYERS`].
+pub fn check_layers(layers: usize) -> std::result::Result<(), String> {
+    if layers == 0 || layers > MAX_LAYERS {
+        return Err(format!(
+            "{layers} layers is out of range (1 to {MAX_LAYERS})"
+        ));
+    }
+    Ok(())
+}
+
 /// Fails unless `heads` attention heads split a hidden size of `hidden` evenly (each head
 /// takes `hidden / heads` dimensions).
 pub fn check_heads(hidden: usize, heads: usize) -> std::result::Result<(), String> {
@@ -117,6 +131,7 @@ impl ModelConfig {
             )
         };
         check_heads(hidden, heads)?;
+        check_layers(layers)?;
         let act_name = v[if distil { "activation" } else { "hidden_act" }]
             .as_str()
             .unwrap_or("gelu");

@@ -13,116 +13,36 @@
 
 use crate::error::{GmsError, Result};
 use crate::model::adapter::LoraAdapter;
+use crate::model::arch::{Module, DECODER_MODULES};
 use crate::model::decoder_config::{DecoderConfig, RopeScaling};
 use crate::model::encoder::BatchInput;
 use crate::model::folder::TensorMap;
 use candle_core::{DType, Device, Tensor};
-use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// One of the seven substitutable linear modules of a decoder layer (DESIGN.md §1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum DecoderModule {
-    /// `self_attn.q_proj`.
-    Q,
-    /// `self_attn.k_proj`.
-    K,
-    /// `self_attn.v_proj`.
-    V,
-    /// `self_attn.o_proj`.
-    O,
-    /// `mlp.gate_proj`.
-    G,
-    /// `mlp.up_proj`.
-    U,
-    /// `mlp.down_proj`.
-    D,
-}
-
-impl DecoderModule {
-    /// All modules in the candidate order gms fixes: Q,K,V,O,G,U,D.
-    pub const ALL: [DecoderModule; 7] = [
-        DecoderModule::Q,
-        DecoderModule::K,
-        DecoderModule::V,
-        DecoderModule::O,
-        DecoderModule::G,
-        DecoderModule::U,
-        DecoderModule::D,
-    ];
-
-    /// Position in [`DecoderModule::ALL`].
-    pub fn index(self) -> usize {
-        self as usize
-    }
-
-    /// The module's one-letter name.
-    pub fn letter(self) -> char {
-        ['Q', 'K', 'V', 'O', 'G', 'U', 'D'][self.index()]
-    }
-
-    /// Parses a one-letter name (case-insensitive).
-    pub fn from_letter(c: char) -> Option<DecoderModule> {
-        DecoderModule::ALL
-            .into_iter()
-            .find(|m| m.letter() == c.to_ascii_uppercase())
-    }
-
-    /// The projection's own name, as PEFT's `target_modules` lists it (`q_proj`, …).
-    pub fn proj_name(self) -> &'static str {
-        [
-            "q_proj",
-            "k_proj",
-            "v_proj",
-            "o_proj",
-            "gate_proj",
-            "up_proj",
-            "down_proj",
-        ][self.index()]
-    }
-
-    /// Parses a projection name (`q_proj`, …).
-    pub fn from_proj_name(name: &str) -> Option<DecoderModule> {
-        DecoderModule::ALL
-            .into_iter()
-            .find(|m| m.proj_name() == name)
-    }
-
-    /// The module's checkpoint path in layer `layer`, e.g. `model.layers.3.self_attn.q_proj`.
-    pub fn path(self, layer: usize) -> String {
-        let block = match self {
-            DecoderModule::Q | DecoderModule::K | DecoderModule::V | DecoderModule::O => {
-                "self_attn"
-            }
-            _ => "mlp",
-        };
-        format!("model.layers.{layer}.{block}.{}", self.proj_name())
-    }
-
-    /// `(out, in)` of the module's weight under `config`.
-    pub fn shape(self, c: &DecoderConfig) -> (usize, usize) {
-        match self {
-            DecoderModule::Q => (c.q_width(), c.hidden),
-            DecoderModule::K | DecoderModule::V => (c.kv_width(), c.hidden),
-            DecoderModule::O => (c.hidden, c.q_width()),
-            DecoderModule::G | DecoderModule::U => (c.intermediate, c.hidden),
-            DecoderModule::D => (c.hidden, c.intermediate),
-        }
-    }
-
-    fn has_bias(self, c: &DecoderConfig) -> bool {
-        match self {
-            DecoderModule::Q | DecoderModule::K | DecoderModule::V => c.qkv_bias,
-            DecoderModule::O => c.o_bias,
-            _ => c.mlp_bias,
-        }
+/// `(out, in)` of decoder module `m`'s weight under `c`.
+pub fn module_shape(m: Module, c: &DecoderConfig) -> (usize, usize) {
+    match m {
+        Module::Q => (c.q_width(), c.hidden),
+        Module::K | Module::V => (c.kv_width(), c.hidden),
+        Module::O => (c.hidden, c.q_width()),
+        Module::G | Module::U | Module::F => (c.intermediate, c.hidden),
+        Module::D | Module::P => (c.hidden, c.intermediate),
     }
 }
 
-impl fmt::Display for DecoderModule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.letter())
+fn has_bias(m: Module, c: &DecoderConfig) -> bool {
+    match m {
+        Module::Q | Module::K | Module::V => c.qkv_bias,
+        Module::O => c.o_bias,
+        _ => c.mlp_bias,
     }
+}
+
+/// Slot of a decoder module in [`DecoderLayer::modules`] and the adapter's per-layer pairs
+/// (its position in [`DECODER_MODULES`]).
+pub fn slot(m: Module) -> Option<usize> {
+    m.position_in(&DECODER_MODULES)
 }
 
 /// A LoRA pair of one module: adds `scale · B(A·x)`.
@@ -201,7 +121,7 @@ impl RmsNorm {
 /// One decoder layer: the seven substitutable modules and the two RMSNorms.
 #[derive(Debug, Clone)]
 pub struct DecoderLayer {
-    /// Q, K, V, O, G, U, D in [`DecoderModule::ALL`] order.
+    /// Q, K, V, O, G, U, D in [`DECODER_MODULES`] order.
     pub modules: [LoraLinear; 7],
     /// `input_layernorm`, before attention.
     pub input_norm: RmsNorm,
@@ -210,9 +130,9 @@ pub struct DecoderLayer {
 }
 
 impl DecoderLayer {
-    /// The module `m`.
-    pub fn module(&self, m: DecoderModule) -> &LoraLinear {
-        &self.modules[m.index()]
+    /// The module `m`, if decoders have it.
+    pub fn module(&self, m: Module) -> Option<&LoraLinear> {
+        slot(m).map(|i| &self.modules[i])
     }
 }
 
@@ -341,12 +261,12 @@ impl DecoderBase {
         };
         let mut layers = Vec::with_capacity(c.layers);
         for l in 0..c.layers {
-            let module = |m: DecoderModule| -> Result<LoraLinear> {
-                let (out, inp) = m.shape(c);
-                let p = m.path(l);
+            let module = |m: Module| -> Result<LoraLinear> {
+                let (out, inp) = module_shape(m, c);
+                let p = m.decoder_path(l);
                 Ok(LoraLinear {
                     weight: t.get(&format!("{p}.weight"), &[out, inp])?,
-                    bias: if m.has_bias(c) {
+                    bias: if has_bias(m, c) {
                         Some(t.f32(&format!("{p}.bias"), &[out])?)
                     } else {
                         None
@@ -355,13 +275,13 @@ impl DecoderBase {
                 })
             };
             let modules = [
-                module(DecoderModule::Q)?,
-                module(DecoderModule::K)?,
-                module(DecoderModule::V)?,
-                module(DecoderModule::O)?,
-                module(DecoderModule::G)?,
-                module(DecoderModule::U)?,
-                module(DecoderModule::D)?,
+                module(Module::Q)?,
+                module(Module::K)?,
+                module(Module::V)?,
+                module(Module::O)?,
+                module(Module::G)?,
+                module(Module::U)?,
+                module(Module::D)?,
             ];
             layers.push(DecoderLayer {
                 modules,
@@ -422,9 +342,8 @@ impl DecoderBase {
             .zip(&adapter.layers)
             .map(|(layer, pairs)| {
                 let mut layer = layer.clone();
-                for m in DecoderModule::ALL {
-                    let module = &mut layer.modules[m.index()];
-                    *module = module.with_lora(pairs[m.index()].clone());
+                for (module, pair) in layer.modules.iter_mut().zip(pairs) {
+                    *module = module.with_lora(pair.clone());
                 }
                 layer
             })
@@ -736,7 +655,7 @@ impl DecoderClassifier {
 pub fn lora_view(
     victim: &DecoderClassifier,
     donor: &DecoderClassifier,
-    from_donor: impl Fn(usize, DecoderModule) -> bool,
+    from_donor: impl Fn(usize, Module) -> bool,
 ) -> DecoderClassifier {
     let mut view = victim.clone();
     for (l, layer) in view.layers.iter_mut().enumerate() {
@@ -750,31 +669,39 @@ pub fn lora_view(
 pub fn substituted_layer(
     victim: &DecoderLayer,
     donor: &DecoderLayer,
-    from_donor: impl Fn(DecoderModule) -> bool,
+    from_donor: impl Fn(Module) -> bool,
 ) -> DecoderLayer {
     let mut layer = victim.clone();
-    for m in DecoderModule::ALL {
+    for (slot, &m) in DECODER_MODULES.iter().enumerate() {
         if from_donor(m) {
-            layer.modules[m.index()] = donor.modules[m.index()].clone();
+            layer.modules[slot] = donor.modules[slot].clone();
         }
     }
     layer
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn module_names_and_order() {
-        let letters: String = DecoderModule::ALL.iter().map(|m| m.letter()).collect();
-        assert_eq!(letters, "QKVOGUD");
-        assert_eq!(DecoderModule::G.path(3), "model.layers.3.mlp.gate_proj");
-        assert_eq!(DecoderModule::O.path(0), "model.layers.0.self_attn.o_proj");
-        assert_eq!(
-            DecoderModule::from_proj_name("down_proj"),
-            Some(DecoderModule::D)
-        );
-        assert_eq!(DecoderModule::from_letter('u'), Some(DecoderModule::U));
+/// The cells `donor` can give `victim` (see
+/// [`crate::model::layered::LayeredClassifier::substitutable`]): where both carry a LoRA
+/// pair, or — for fully fine-tuned decoders — where both have their own weight. A module only
+/// one of two adapters adapts, or neither (both compute the one shared base weight), is
+/// never substituted.
+pub fn substitutable(
+    victim: &DecoderClassifier,
+    donor: &DecoderClassifier,
+) -> crate::model::SubstitutionMatrix {
+    let mut cells = Vec::new();
+    for (l, (v, d)) in victim.layers.iter().zip(&donor.layers).enumerate() {
+        for ((&m, vm), dm) in DECODER_MODULES.iter().zip(&v.modules).zip(&d.modules) {
+            let own = match (&vm.lora, &dm.lora) {
+                (Some(_), Some(_)) => true,
+                (None, None) => vm.weight.id() != dm.weight.id(),
+                _ => false,
+            };
+            if own {
+                cells.push((l, m));
+            }
+        }
     }
+    crate::model::SubstitutionMatrix::from_cells(victim.layers.len(), &cells)
+        .expect("layers of the victim")
 }

@@ -184,6 +184,7 @@ impl DecoderConfig {
         };
         let hidden = int("hidden_size")?;
         let layers = int("num_hidden_layers")?;
+        crate::model::config::check_layers(layers)?;
         let heads = int("num_attention_heads")?;
         let kv_heads = v["num_key_value_heads"]
             .as_u64()
@@ -266,7 +267,7 @@ impl DecoderConfig {
 
     /// The id whose positions count as padding when the head picks each row's last token:
     /// `pad_token_id`, else `eos_token_id` (what the reference sets when a tokenizer has no
-    /// pad token, DESIGN.md §1).
+    /// pad token, docs/algorithm.md §Evaluation conventions).
     pub fn pad_id(&self) -> Option<u32> {
         self.pad_token_id.or(self.eos_token_id)
     }

@@ -11,7 +11,8 @@
 
 use crate::error::{GmsError, Result};
 use crate::model::adapter::{resolve_base, AdapterConfig, HubCache, LoraAdapter};
-use crate::model::decoder::{DecoderBase, DecoderClassifier, DecoderModule};
+use crate::model::arch::DECODER_MODULES;
+use crate::model::decoder::{module_shape, DecoderBase, DecoderClassifier};
 use crate::model::decoder_config::DecoderConfig;
 use crate::model::decoder_tokenize::DecoderTextEncoder;
 use crate::model::folder::{check_finite, find_weight_files, for_each_tensor, TensorMap};
@@ -36,10 +37,10 @@ impl WeightStorage {
     /// [`WeightStorage::F32`] when the layers' weights take at most
     /// [`F32_BODY_LIMIT_BYTES`] in f32, else [`WeightStorage::Stored`].
     pub fn auto(config: &DecoderConfig) -> WeightStorage {
-        let per_layer: usize = DecoderModule::ALL
+        let per_layer: usize = DECODER_MODULES
             .iter()
-            .map(|m| {
-                let (o, i) = m.shape(config);
+            .map(|&m| {
+                let (o, i) = module_shape(m, config);
                 o * i
             })
             .sum();

@@ -4,7 +4,7 @@
 //! [`crate::model::tokenize::batch_rows`].
 //!
 //! The LLM kit's adapters were trained with at most 64 tokens, and none of its test or proxy
-//! rows is longer, so truncating at the encoders' 128 (DESIGN.md §1) changes nothing there.
+//! rows is longer, so truncating at the encoders' 128 (docs/algorithm.md §Evaluation conventions) changes nothing there.
 
 use crate::data::Example;
 use crate::error::{GmsError, Result};

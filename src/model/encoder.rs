@@ -6,7 +6,7 @@
 //! erf GELU, eps from the config.
 
 use crate::error::{GmsError, Result};
-use crate::model::arch::{Architecture, Module};
+use crate::model::arch::{Architecture, Module, ENCODER_MODULES};
 use crate::model::config::{Activation, ModelConfig};
 use crate::model::folder::TensorMap;
 use candle_core::{DType, Tensor, D};
@@ -79,7 +79,7 @@ impl Norm {
 /// One transformer layer: the six substitutable modules and the two LayerNorms.
 #[derive(Debug, Clone)]
 pub struct EncoderLayer {
-    /// Q, K, V, O, F, P in [`Module::ALL`] order.
+    /// Q, K, V, O, F, P in [`ENCODER_MODULES`] order.
     pub modules: [Linear; 6],
     /// LayerNorm after attention.
     pub attn_norm: Norm,
@@ -472,7 +472,7 @@ impl Classifier {
         };
         pair(&names.norm, &e.norm.weight, &e.norm.bias);
         for (l, layer) in self.layers.iter().enumerate() {
-            for (m, lin) in Module::ALL.into_iter().zip(&layer.modules) {
+            for (m, lin) in ENCODER_MODULES.into_iter().zip(&layer.modules) {
                 pair(&arch.module_path(l, m), &lin.weight, &lin.bias);
             }
             let [attn, ffn] = arch.layer_norm_names(l);

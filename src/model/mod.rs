@@ -1,5 +1,7 @@
-//! Loading Hugging Face encoder classifiers and running them: config, checkpoint folder,
-//! encoder forward pass, tokenization and the substitution view.
+//! Loading Hugging Face classifiers — encoders (BERT, RoBERTa, DistilBERT) and Llama-family
+//! decoders with or without a PEFT LoRA adapter — and running them: configs, checkpoint
+//! folders, the forward passes, tokenization, the architecture table and the substitution
+//! views.
 
 pub mod adapter;
 pub mod arch;
@@ -11,16 +13,22 @@ pub mod decoder_tokenize;
 pub mod encoder;
 pub mod folder;
 pub mod gelu;
+pub mod layered;
 pub mod random;
 pub mod random_decoder;
+pub mod source;
 pub mod substitution;
 pub mod threads;
 pub mod tokenize;
 
-pub use arch::{Architecture, Module};
+pub use arch::{
+    letters, Architecture, ModelArchitecture, Module, DECODER_MODULES, ENCODER_MODULES,
+};
 pub use config::ModelConfig;
 pub use encoder::{BatchInput, Classifier};
 pub use folder::ModelFolder;
+pub use layered::LayeredClassifier;
+pub use source::{LoadedPair, ModelSource};
 pub use substitution::{weight_view, SubstitutionMatrix};
 
 use crate::error::Result;

@@ -5,7 +5,7 @@
 //! same format users bring: `config.json`, `tokenizer.json`, `model.safetensors`.
 
 use crate::error::{GmsError, Result};
-use crate::model::arch::{Architecture, Module};
+use crate::model::arch::Architecture;
 use crate::model::config::{check_heads, ModelConfig};
 use crate::model::folder::{copy_tokenizer_files, write_safetensors};
 use crate::model::tokenize::TextEncoder;
@@ -223,7 +223,7 @@ fn random_tensors(s: &RandomModelSpec, vocab: usize) -> Result<BTreeMap<String, 
     };
     norm(&names.norm, &mut out)?;
     for l in 0..s.layers {
-        for m in Module::ALL {
+        for m in crate::model::arch::ENCODER_MODULES {
             let (o, inp) = m.shape(h, i);
             let p = arch.module_path(l, m);
             normal(format!("{p}.weight"), &[o, inp], s.std, &mut out)?;

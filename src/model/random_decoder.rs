@@ -7,7 +7,7 @@
 //! like the LLM kit's, adds no special tokens, with pad = eos = `<|im_end|>` (id 2).
 
 use crate::error::{GmsError, Result};
-use crate::model::decoder::DecoderModule;
+use crate::model::arch::{Module, DECODER_MODULES};
 use crate::model::decoder_config::DecoderArchitecture;
 use candle_core::{DType, Device, Tensor};
 use rand::rngs::StdRng;
@@ -92,17 +92,17 @@ impl RandomDecoderSpec {
     }
 
     /// `(out, in)` of module `m`.
-    pub fn module_shape(&self, m: DecoderModule) -> (usize, usize) {
+    pub fn module_shape(&self, m: Module) -> (usize, usize) {
         let (q, kv) = (
             self.heads * self.head_dim(),
             self.kv_heads * self.head_dim(),
         );
         match m {
-            DecoderModule::Q => (q, self.hidden),
-            DecoderModule::K | DecoderModule::V => (kv, self.hidden),
-            DecoderModule::O => (self.hidden, q),
-            DecoderModule::G | DecoderModule::U => (self.intermediate, self.hidden),
-            DecoderModule::D => (self.hidden, self.intermediate),
+            Module::Q => (q, self.hidden),
+            Module::K | Module::V => (kv, self.hidden),
+            Module::O => (self.hidden, q),
+            Module::G | Module::U | Module::F => (self.intermediate, self.hidden),
+            Module::D | Module::P => (self.hidden, self.intermediate),
         }
     }
 }
@@ -117,7 +117,7 @@ pub struct RandomAdapterSpec {
     /// rsLoRA scaling.
     pub use_rslora: bool,
     /// Adapted projections.
-    pub targets: Vec<DecoderModule>,
+    pub targets: Vec<Module>,
     /// Labels of the saved score head.
     pub num_labels: usize,
     /// Seed of the A/B matrices (both non-zero, unlike peft's B = 0 at initialisation).
@@ -135,7 +135,7 @@ impl RandomAdapterSpec {
             r: 4,
             alpha: 8.0,
             use_rslora: false,
-            targets: DecoderModule::ALL.to_vec(),
+            targets: DECODER_MODULES.to_vec(),
             num_labels: 2,
             seed,
             std: 0.2,
@@ -145,6 +145,10 @@ impl RandomAdapterSpec {
 }
 
 /// Writes the random base (or fine-tuned classifier) into `dir` (created if missing).
+///
+/// Tensors are made and written one shard at a time (layers split evenly over `s.shards`),
+/// each converted to the storage dtype as it is made, so a 7B-shaped base needs one shard's
+/// worth of memory, not the model's.
 pub fn write_random_decoder(dir: &Path, s: &RandomDecoderSpec) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| GmsError::output(dir, e))?;
     write_json(
@@ -157,23 +161,52 @@ pub fn write_random_decoder(dir: &Path, s: &RandomDecoderSpec) -> Result<()> {
                 "eos_token": "<|im_end|>", "pad_token": "<|im_end|>", "unk_token": "<|endoftext|>"}),
     )?;
     write_json(&dir.join("config.json"), &config_json(s))?;
-    let tensors = random_base_tensors(s)?;
-    if s.shards <= 1 {
-        return write_safetensors(&dir.join("model.safetensors"), &tensors);
-    }
-    let names: Vec<&String> = tensors.keys().collect();
-    let per = names.len().div_ceil(s.shards);
+    let mut rng = StdRng::seed_from_u64(s.seed);
+    let shards = s.shards.clamp(1, s.layers.max(1));
+    let per = s.layers.div_ceil(shards);
     let mut weight_map = serde_json::Map::new();
-    for (i, chunk) in names.chunks(per).enumerate() {
-        let file = format!("model-{:05}-of-{:05}.safetensors", i + 1, s.shards);
-        let part: BTreeMap<String, Tensor> = chunk
-            .iter()
-            .map(|n| ((*n).clone(), tensors[*n].clone()))
-            .collect();
-        for n in chunk {
-            weight_map.insert((*n).clone(), json!(file));
+    for shard in 0..shards {
+        // The stream of random numbers is the same for any shard count: embeddings, the
+        // layers in order, the final norm, lm_head, score.
+        let mut out = BTreeMap::new();
+        if shard == 0 {
+            put(
+                &mut out,
+                s,
+                "model.embed_tokens.weight",
+                normal(&[s.vocab_size(), s.hidden], 1.0, &mut rng)?,
+            )?;
         }
-        write_safetensors(&dir.join(&file), &part)?;
+        for l in shard * per..((shard + 1) * per).min(s.layers) {
+            random_layer(&mut out, s, l, &mut rng)?;
+        }
+        if shard + 1 == shards {
+            let h = s.hidden;
+            put(
+                &mut out,
+                s,
+                "model.norm.weight",
+                (normal(&[h], 0.1, &mut rng)? + 1.0)?,
+            )?;
+            // Unused by a sequence classifier; present as in real checkpoints, which gms skips.
+            put(
+                &mut out,
+                s,
+                "lm_head.weight",
+                normal(&[s.vocab_size(), h], 0.1, &mut rng)?,
+            )?;
+            if let Some(n) = s.classifier_labels {
+                put(&mut out, s, "score.weight", normal(&[n, h], 0.5, &mut rng)?)?;
+            }
+        }
+        if shards == 1 {
+            return write_safetensors(&dir.join("model.safetensors"), &out);
+        }
+        let file = format!("model-{:05}-of-{:05}.safetensors", shard + 1, shards);
+        for n in out.keys() {
+            weight_map.insert(n.clone(), json!(file));
+        }
+        write_safetensors(&dir.join(&file), &out)?;
     }
     write_json(
         &dir.join("model.safetensors.index.json"),
@@ -188,7 +221,7 @@ pub fn write_random_adapter(
     a: &RandomAdapterSpec,
 ) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| GmsError::output(dir, e))?;
-    let targets: Vec<&str> = a.targets.iter().map(|m| m.proj_name()).collect();
+    let targets: Vec<&str> = a.targets.iter().filter_map(|m| m.proj_name()).collect();
     write_json(
         &dir.join("adapter_config.json"),
         &json!({
@@ -205,7 +238,7 @@ pub fn write_random_adapter(
     for l in 0..base.layers {
         for &m in &a.targets {
             let (o, i) = base.module_shape(m);
-            let p = format!("base_model.model.{}", m.path(l));
+            let p = format!("base_model.model.{}", m.decoder_path(l));
             out.insert(
                 format!("{p}.lora_A.weight"),
                 normal(&[a.r, i], a.std, &mut rng)?,
@@ -275,51 +308,46 @@ fn config_json(s: &RandomDecoderSpec) -> Value {
     v
 }
 
-fn random_base_tensors(s: &RandomDecoderSpec) -> Result<BTreeMap<String, Tensor>> {
-    let mut rng = StdRng::seed_from_u64(s.seed);
-    let mut out = BTreeMap::new();
-    let h = s.hidden;
-    let mut put = |name: String, t: Tensor| -> Result<()> {
-        out.insert(name, t.to_dtype(s.dtype)?);
-        Ok(())
-    };
-    put(
-        "model.embed_tokens.weight".into(),
-        normal(&[s.vocab_size(), h], 1.0, &mut rng)?,
-    )?;
-    for l in 0..s.layers {
-        for m in DecoderModule::ALL {
-            let (o, i) = s.module_shape(m);
-            put(
-                format!("{}.weight", m.path(l)),
-                normal(&[o, i], s.std, &mut rng)?,
-            )?;
-            let biased = s.architecture == DecoderArchitecture::Qwen2
-                && matches!(m, DecoderModule::Q | DecoderModule::K | DecoderModule::V);
-            if biased {
-                put(format!("{}.bias", m.path(l)), normal(&[o], 0.5, &mut rng)?)?;
-            }
-        }
-        for norm in ["input_layernorm", "post_attention_layernorm"] {
-            put(
-                format!("model.layers.{l}.{norm}.weight"),
-                (normal(&[h], 0.1, &mut rng)? + 1.0)?,
-            )?;
+fn put(
+    out: &mut BTreeMap<String, Tensor>,
+    s: &RandomDecoderSpec,
+    name: &str,
+    t: Tensor,
+) -> Result<()> {
+    out.insert(name.to_string(), t.to_dtype(s.dtype)?);
+    Ok(())
+}
+
+fn random_layer(
+    out: &mut BTreeMap<String, Tensor>,
+    s: &RandomDecoderSpec,
+    l: usize,
+    rng: &mut StdRng,
+) -> Result<()> {
+    for m in DECODER_MODULES {
+        let (o, i) = s.module_shape(m);
+        let path = m.decoder_path(l);
+        put(
+            out,
+            s,
+            &format!("{path}.weight"),
+            normal(&[o, i], s.std, rng)?,
+        )?;
+        let biased = s.architecture == DecoderArchitecture::Qwen2
+            && matches!(m, Module::Q | Module::K | Module::V);
+        if biased {
+            put(out, s, &format!("{path}.bias"), normal(&[o], 0.5, rng)?)?;
         }
     }
-    put(
-        "model.norm.weight".into(),
-        (normal(&[h], 0.1, &mut rng)? + 1.0)?,
-    )?;
-    // Unused by a sequence classifier; present as in real checkpoints, which gms skips.
-    put(
-        "lm_head.weight".into(),
-        normal(&[s.vocab_size(), h], 0.1, &mut rng)?,
-    )?;
-    if let Some(n) = s.classifier_labels {
-        put("score.weight".into(), normal(&[n, h], 0.5, &mut rng)?)?;
+    for norm in ["input_layernorm", "post_attention_layernorm"] {
+        put(
+            out,
+            s,
+            &format!("model.layers.{l}.{norm}.weight"),
+            (normal(&[s.hidden], 0.1, rng)? + 1.0)?,
+        )?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// A Hugging Face `tokenizer.json`: word-level over `words` after

@@ -1,18 +1,34 @@
 //! The workbench's state. [`App::update`] applies user [`Action`]s and returns the worker
 //! [`Command`]s they imply; [`App::on_worker_event`] applies what the worker reports. Neither
 //! draws nor touches the terminal, so both run the same in tests and in the live loop.
+//!
+//! The heatmap always shows one strategy, [`App::shown`], and names where it comes from
+//! ([`Source`]): the row selected in the focused list, else the adopted or edited strategy,
+//! else the search itself (its live walk while it moves, its best once it has finished).
+//! `w` writes what is shown (the best while the walk is live).
 
 use crate::gms::evaluator::EvalStats;
+use crate::gms::modes::{CellsStart, SearchMode, DEFAULT_BEAM_WIDTH};
 use crate::gms::score::{self, Baseline, Metrics};
 use crate::gms::search::{
     candidates, CandidateReport, Point, SearchEvent, SearchParams, StopReason, TraceStep,
 };
 use crate::gms::session::TestMetrics;
+use crate::gms::signal::{Signal, SuspectSignal, WarningKind};
 use crate::gms::worker::{Command, WorkerEvent};
 use crate::model::{Module, SubstitutionMatrix};
-use crate::tui::action::{Action, Direction};
+use crate::tui::action::Action;
+use crate::tui::keymap;
+use crate::tui::rows::{self, RowId};
+use crate::tui::summary;
 use ratatui::layout::Rect;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+
+mod choose;
+mod navigate;
+mod steer;
+mod write;
 
 /// α changes in steps of 0.05 (fine enough to move along the trade-off, coarse enough to
 /// reach any decile in a few presses).
@@ -21,6 +37,33 @@ pub const ALPHA_STEP: f64 = 0.05;
 /// The α values of a sweep: 0.0 to 1.0 by 0.1 (the trade-off grid).
 pub fn sweep_alphas() -> Vec<f64> {
     (0..=10).map(|i| f64::from(i) / 10.0).collect()
+}
+
+/// The pane that has the keyboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    /// The heatmap: arrows move the cursor, enter/r/c edit.
+    Heatmap,
+    /// The step table: arrows select a step, enter adopts it.
+    Steps,
+    /// The trade-off list: arrows choose an α, enter adopts it.
+    Tradeoff,
+}
+
+impl Focus {
+    /// The pane after this one (tab).
+    pub fn next(self) -> Focus {
+        match self {
+            Focus::Heatmap => Focus::Steps,
+            Focus::Steps => Focus::Tradeoff,
+            Focus::Tradeoff => Focus::Heatmap,
+        }
+    }
+
+    /// The pane before this one (shift-tab).
+    pub fn prev(self) -> Focus {
+        self.next().next()
+    }
 }
 
 /// How a heatmap cell is drawn.
@@ -34,6 +77,100 @@ pub enum CellState {
     Evaluating,
     /// Dropped by the last greedy step.
     JustRemoved,
+}
+
+/// Where a strategy on screen comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// The walk's state while the search moves; `step` is the step being scored.
+    Live {
+        /// The step in progress.
+        step: usize,
+    },
+    /// The search's answer (the best step so far, or at the end).
+    Best {
+        /// Its step.
+        step: usize,
+    },
+    /// A step of the walk.
+    Step {
+        /// The step.
+        step: usize,
+    },
+    /// A candidate of the step in progress.
+    Candidate {
+        /// Its step.
+        step: usize,
+        /// Its position in the step (0-based).
+        index: usize,
+    },
+    /// Nothing substituted.
+    Victim,
+    /// The search's answer at another α (a row of the sweep).
+    Sweep {
+        /// That search's α.
+        alpha: f64,
+        /// That search's patience.
+        patience: usize,
+    },
+    /// A strategy scored with `e`.
+    Pinned {
+        /// Its row label (`e1`, …).
+        label: String,
+    },
+    /// A hand edit of another strategy.
+    Edited {
+        /// What it was forked from.
+        from: String,
+    },
+}
+
+impl Source {
+    /// How messages name it: `★best (step 3)`, `α 0.80's answer`, `edited ★best (step 3)`.
+    pub fn name(&self) -> String {
+        match self {
+            Source::Live { step } => format!("live walk (step {step})"),
+            Source::Best { step } => format!("★best (step {step})"),
+            Source::Step { step } => format!("step {step}"),
+            Source::Candidate { step, index } => format!("candidate {step}.{}", index + 1),
+            Source::Victim => "the victim".into(),
+            Source::Sweep { alpha, .. } => format!("α {alpha:.2}'s answer"),
+            Source::Pinned { label } => label.clone(),
+            Source::Edited { from } => format!("edited {from}"),
+        }
+    }
+
+    /// How the heatmap title names it, in a few characters.
+    pub fn tag(&self) -> String {
+        match self {
+            Source::Live { step } => format!("live · step {step}"),
+            Source::Best { step } => format!("★best · step {step}"),
+            Source::Step { step } => format!("step {step}"),
+            Source::Candidate { step, index } => format!("cand {step}.{}", index + 1),
+            Source::Victim => "victim".into(),
+            Source::Sweep { alpha, .. } => format!("α {alpha:.2}"),
+            Source::Pinned { label } => format!("pin {label}"),
+            Source::Edited { .. } => "edited".into(),
+        }
+    }
+}
+
+/// A strategy and where it comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Strategy {
+    /// Where it comes from.
+    pub source: Source,
+    /// Its cells.
+    pub matrix: SubstitutionMatrix,
+}
+
+/// What is known of a strategy's scores: proxy accuracy and ASR (α-free), test metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Known {
+    /// Proxy-set accuracy and ASR.
+    pub proxy: Option<(f64, f64)>,
+    /// Test-set scores.
+    pub test: Option<TestMetrics>,
 }
 
 /// A strategy evaluated on request and pinned in the step table.
@@ -62,13 +199,24 @@ pub struct SweepResult {
     pub test: Option<TestMetrics>,
 }
 
+/// How a message reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// News.
+    Info,
+    /// Done, but maybe not what was wanted (written below the best, …).
+    Warn,
+    /// Failed.
+    Error,
+}
+
 /// A one-line message for the status area.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     /// The text.
     pub text: String,
-    /// Whether it reports a failure.
-    pub error: bool,
+    /// How it reads.
+    pub level: Level,
 }
 
 /// What the search is doing, for the status line.
@@ -96,12 +244,23 @@ pub struct App {
     pub export_dir: PathBuf,
     /// Search parameters in force (optimistically updated on `+`/`-`/`]`/`[`).
     pub params: SearchParams,
+    /// The search mode in force (optimistically updated on `m`).
+    pub mode: SearchMode,
+    /// Which proxy-set rows the score uses.
+    pub signal: Signal,
+    /// The last suspect-signal check, and which of its warnings were shown.
+    pub suspect_signal: Option<SuspectSignal>,
+    warned: Vec<WarningKind>,
     /// The victim's proxy-set scores, once loaded.
     pub baseline: Option<Baseline>,
     /// The victim's test-set scores, when test sets were given.
     pub victim_test: Option<TestMetrics>,
     /// Layers of the model (0 until loaded).
     pub num_layers: usize,
+    /// The architecture's modules, the heatmap's columns (the encoder's until loaded).
+    pub modules: Vec<Module>,
+    /// How the session's score measures drops.
+    pub drops: score::Drops,
     /// Compute device, as the worker names it.
     pub device: String,
     /// Whether the worker reports running.
@@ -122,18 +281,32 @@ pub struct App {
     pub stats: EvalStats,
     /// Evaluations per second, measured by the live loop (`None` in tests and before data).
     pub rate: Option<f64>,
+    /// The pane that has the keyboard.
+    pub focus: Focus,
     /// Heatmap cursor `(layer, module index)`.
     pub cursor: (usize, usize),
-    /// The hand-edited strategy; `None` while the heatmap follows the search.
-    pub edited: Option<SubstitutionMatrix>,
+    /// The adopted or edited strategy; `None` while the heatmap follows the search.
+    pub adopted: Option<Strategy>,
+    /// Earlier values of `adopted`, for `u`.
+    pub undo: Vec<Option<Strategy>>,
+    /// The selected row of the step table.
+    pub steps_selected: Option<RowId>,
+    /// First shown row of the step table's scrolling part; `None` keeps the newest in view.
+    pub steps_top: Option<usize>,
     /// Strategies evaluated on request.
     pub pinned: Vec<Pinned>,
-    /// α sweep results.
+    /// α sweep results, in α order.
     pub sweep: Vec<SweepResult>,
+    /// Patience of the sweep's searches.
+    pub sweep_patience: usize,
+    /// The selected row of the trade-off list.
+    pub sweep_selected: usize,
     /// Whether a sweep is in progress.
     pub sweeping: bool,
     /// Help overlay shown.
     pub help: bool,
+    /// First shown line of the help overlay.
+    pub help_scroll: usize,
     /// Quit confirmation shown.
     pub confirm_quit: bool,
     /// The loop should end.
@@ -142,12 +315,15 @@ pub struct App {
     pub stopped: bool,
     /// Last message for the status area.
     pub message: Option<Message>,
-    /// Terminal size, for mouse hit-testing.
+    /// Terminal size, for layout-dependent input (mouse, paging).
     pub size: Rect,
     /// Log file, shown in the help overlay.
     pub log_file: Option<PathBuf>,
-    exports_pending: Vec<(PathBuf, SubstitutionMatrix)>,
-    last_written: Option<SubstitutionMatrix>,
+    /// Files written so far, newest last, with the strategy each holds.
+    pub written: Vec<(PathBuf, SubstitutionMatrix)>,
+    known: HashMap<SubstitutionMatrix, Known>,
+    replaying: bool,
+    exports_pending: Vec<write::PendingExport>,
     export_counter: usize,
     next_tag: u64,
 }
@@ -158,9 +334,15 @@ impl App {
         App {
             export_dir,
             params,
+            mode: SearchMode::Paper,
+            signal: Signal::Paper,
+            suspect_signal: None,
+            warned: Vec::new(),
             baseline: None,
             victim_test: None,
             num_layers: 0,
+            modules: crate::model::ENCODER_MODULES.to_vec(),
+            drops: score::Drops::Relative,
             device: String::new(),
             running: false,
             pause_requested: false,
@@ -171,20 +353,29 @@ impl App {
             final_test: None,
             stats: EvalStats::default(),
             rate: None,
+            focus: Focus::Heatmap,
             cursor: (0, 0),
-            edited: None,
+            adopted: None,
+            undo: Vec::new(),
+            steps_selected: None,
+            steps_top: None,
             pinned: Vec::new(),
             sweep: Vec::new(),
+            sweep_patience: params.patience,
+            sweep_selected: 0,
             sweeping: false,
             help: false,
+            help_scroll: 0,
             confirm_quit: false,
             quit: false,
             stopped: false,
             message: None,
             size: Rect::new(0, 0, 100, 30),
             log_file: None,
+            written: Vec::new(),
+            known: HashMap::new(),
+            replaying: false,
             exports_pending: Vec::new(),
-            last_written: None,
             export_counter: 0,
             next_tag: 1,
         }
@@ -219,13 +410,22 @@ impl App {
         }
     }
 
-    /// The search's best point so far (the last step that improved).
+    /// The step that holds the search's best point so far (the last one that improved).
+    pub fn best_step(&self) -> Option<&TraceStep> {
+        self.steps.iter().rev().find(|s| s.improved)
+    }
+
+    /// The search's best point so far.
     pub fn best(&self) -> Option<&Point> {
-        self.steps
-            .iter()
-            .rev()
-            .find(|s| s.improved)
-            .map(|s| &s.point)
+        self.best_step().map(|s| &s.point)
+    }
+
+    /// The search's best as a strategy.
+    pub fn best_strategy(&self) -> Option<Strategy> {
+        self.best_step().map(|s| Strategy {
+            source: Source::Best { step: s.step },
+            matrix: s.point.matrix.clone(),
+        })
     }
 
     /// The greedy state the search stands on.
@@ -233,13 +433,80 @@ impl App {
         self.steps.last().map(|s| &s.point)
     }
 
-    /// The matrix the heatmap shows: the edited strategy, else the search's current state.
-    pub fn shown_matrix(&self) -> SubstitutionMatrix {
-        match (&self.edited, self.current()) {
-            (Some(e), _) => e.clone(),
-            (None, Some(p)) => p.matrix.clone(),
-            (None, None) => SubstitutionMatrix::empty(self.num_layers),
+    /// The edited strategy's cells, when the adopted strategy is a hand edit.
+    pub fn edited(&self) -> Option<&SubstitutionMatrix> {
+        self.adopted
+            .as_ref()
+            .filter(|a| matches!(a.source, Source::Edited { .. }))
+            .map(|a| &a.matrix)
+    }
+
+    /// What the heatmap shows when no list row is selected: the adopted strategy, else the
+    /// search (its live walk until it finishes, then its best).
+    pub fn chosen(&self) -> Strategy {
+        match &self.adopted {
+            // An adopted best follows the search's best as it improves.
+            Some(Strategy {
+                source: Source::Best { .. },
+                ..
+            }) => self.best_strategy().unwrap_or_else(|| self.following()),
+            Some(a) => a.clone(),
+            None => self.following(),
         }
+    }
+
+    fn following(&self) -> Strategy {
+        if self.finished.is_some() {
+            if let Some(best) = self.best_strategy() {
+                return best;
+            }
+        }
+        Strategy {
+            source: Source::Live {
+                step: self.steps.len(),
+            },
+            matrix: self
+                .current()
+                .map(|p| p.matrix.clone())
+                .unwrap_or_else(|| SubstitutionMatrix::empty(self.num_layers)),
+        }
+    }
+
+    /// The strategy the heatmap shows: the focused list's selected row, else [`Self::chosen`].
+    pub fn shown(&self) -> Strategy {
+        let selected = match self.focus {
+            Focus::Heatmap => None,
+            Focus::Steps => self
+                .steps_selected
+                .and_then(|id| rows::row_strategy(self, id)),
+            Focus::Tradeoff => self.sweep_strategy(self.sweep_selected),
+        };
+        selected.unwrap_or_else(|| self.chosen())
+    }
+
+    /// The `i`-th sweep row as a strategy.
+    pub fn sweep_strategy(&self, i: usize) -> Option<Strategy> {
+        self.sweep.get(i).map(|s| Strategy {
+            source: Source::Sweep {
+                alpha: s.alpha,
+                patience: self.sweep_patience,
+            },
+            matrix: s.best.matrix.clone(),
+        })
+    }
+
+    /// What `w` writes for `shown`: itself, except that a live walk's state is no answer, so
+    /// the search's best stands in for it.
+    pub fn write_target(&self, shown: Strategy) -> Option<Strategy> {
+        match shown.source {
+            Source::Live { .. } => self.best_strategy(),
+            _ => Some(shown),
+        }
+    }
+
+    /// The matrix the heatmap shows.
+    pub fn shown_matrix(&self) -> SubstitutionMatrix {
+        self.shown().matrix
     }
 
     /// The strategy the worker is scoring now, when the search is moving.
@@ -247,59 +514,93 @@ impl App {
         if !self.ready() || self.finished.is_some() || !(self.running || self.stepping) {
             return None;
         }
+        // Only the paper's search has a candidate order known here; the other modes' moves
+        // are the worker's to list.
+        if self.mode != SearchMode::Paper {
+            return None;
+        }
         match self.current() {
-            None => Some(SubstitutionMatrix::full(self.num_layers)),
+            None => Some(SubstitutionMatrix::full(&self.modules, self.num_layers)),
             Some(p) => candidates(&p.modules, &p.layers)
                 .get(self.candidates.len())
                 .map(|c| c.matrix(self.num_layers)),
         }
     }
 
-    /// How to draw heatmap cell (`layer`, `module`).
-    pub fn cell_state(&self, layer: usize, module: Module) -> CellState {
-        if let Some(e) = &self.edited {
-            return if e.get(layer, module) {
-                CellState::Substituted
-            } else {
-                CellState::Kept
-            };
-        }
-        let current = self.shown_matrix();
-        let on = current.get(layer, module);
-        if self.in_flight().is_some_and(|m| m.get(layer, module) != on) {
-            return CellState::Evaluating;
+    /// How to draw heatmap cell (`layer`, `module`) of `shown`: only a live walk marks the
+    /// candidate in flight and the last step's drop.
+    pub fn cell_state(&self, shown: &Strategy, layer: usize, module: Module) -> CellState {
+        let on = shown.matrix.get(layer, module);
+        if let Source::Live { .. } = shown.source {
+            if self.in_flight().is_some_and(|m| m.get(layer, module) != on) {
+                return CellState::Evaluating;
+            }
+            let n = self.steps.len();
+            if !on && n >= 2 && self.steps[n - 2].point.matrix.get(layer, module) {
+                return CellState::JustRemoved;
+            }
         }
         if on {
-            return CellState::Substituted;
-        }
-        let n = self.steps.len();
-        if n >= 2 && self.steps[n - 2].point.matrix.get(layer, module) {
-            CellState::JustRemoved
+            CellState::Substituted
         } else {
             CellState::Kept
         }
     }
 
-    /// The strategy `w` writes: the edited one, else the search's best.
-    pub fn export_target(&self) -> Option<SubstitutionMatrix> {
-        self.edited
-            .clone()
-            .or_else(|| self.best().map(|p| p.matrix.clone()))
+    /// What is known of `matrix`'s scores.
+    pub fn known(&self, matrix: &SubstitutionMatrix) -> Known {
+        self.known.get(matrix).copied().unwrap_or_default()
+    }
+
+    /// `matrix`'s proxy metrics under the current α, if it has been scored.
+    pub fn metrics_of(&self, matrix: &SubstitutionMatrix) -> Option<Metrics> {
+        let (acc, asr) = self.known(matrix).proxy?;
+        let b = self.baseline?;
+        Some(self.drops.metrics(self.params.alpha, b, acc, asr))
+    }
+
+    fn learn(
+        &mut self,
+        matrix: &SubstitutionMatrix,
+        proxy: Option<(f64, f64)>,
+        test: Option<TestMetrics>,
+    ) {
+        let k = self.known.entry(matrix.clone()).or_default();
+        k.proxy = proxy.or(k.proxy);
+        k.test = test.or(k.test);
     }
 
     /// Whether quitting now would lose a result: the search finished or a strategy was
-    /// edited, and that strategy has not been written.
-    pub fn unsaved(&self) -> bool {
-        let worth = self.finished.is_some() || self.edited.is_some();
-        worth && self.export_target().is_some() && self.export_target() != self.last_written
+    /// adopted, and what `w` would write from the heatmap has not been written.
+    pub fn unsaved(&self) -> Option<Strategy> {
+        let worth = self.finished.is_some() || self.adopted.is_some();
+        let target = self.write_target(self.chosen())?;
+        let written = self.written.iter().any(|(_, m)| *m == target.matrix);
+        (worth && !written).then_some(target)
     }
 
     /// Re-scores proxy metrics under the current α (pinned rows keep their accuracy and ASR).
     pub fn rescore(&self, m: &Metrics) -> Metrics {
         match self.baseline {
-            Some(b) => score::metrics(self.params.alpha, b, m.acc, m.asr),
+            Some(b) => self.drops.metrics(self.params.alpha, b, m.acc, m.asr),
             None => *m,
         }
+    }
+
+    /// One line on a strategy: what, cells, score, test scores.
+    pub fn describe(&self, s: &Strategy) -> String {
+        let mut text = format!("{} · {}", s.source.name(), summary::strategy(&s.matrix));
+        if let Some(m) = self.metrics_of(&s.matrix) {
+            text.push_str(&format!(" · score {:.4}", m.score));
+        }
+        if let Some(t) = self.known(&s.matrix).test {
+            text.push_str(&format!(
+                " · test CACC {}% ASR {}%",
+                summary::pct(t.cacc),
+                summary::pct(t.asr)
+            ));
+        }
+        text
     }
 
     /// Applies a user action; returns the commands to send to the worker.
@@ -313,6 +614,8 @@ impl App {
                 Action::ForceQuit | Action::Quit => self.quit = true,
                 Action::WriteStrategy | Action::WriteModel => {
                     self.confirm_quit = false;
+                    // The dialog named the heatmap's strategy: write that one.
+                    self.focus = Focus::Heatmap;
                     return self.update(action);
                 }
                 _ => self.confirm_quit = false,
@@ -326,71 +629,62 @@ impl App {
                     self.help = false;
                     return self.update(action);
                 }
+                Action::Select(m) => self.scroll_help(m),
                 _ => {}
             }
             return Vec::new();
         }
         match action {
-            Action::ToggleHelp => self.help = true,
-            Action::Dismiss => self.message = None,
-            Action::Quit if self.unsaved() => self.confirm_quit = true,
-            Action::Quit | Action::ForceQuit => self.quit = true,
-            Action::Resize { .. } => {}
-            Action::Click { column, row } => {
-                if let Some(cell) = crate::tui::ui::heatmap_cell_at(self, column, row) {
-                    self.cursor = cell;
+            Action::ToggleHelp => {
+                self.help = true;
+                self.help_scroll = 0;
+            }
+            Action::Dismiss => {
+                if self.focus != Focus::Heatmap {
+                    self.focus = Focus::Heatmap;
+                } else {
+                    self.message = None;
                 }
+            }
+            Action::Quit => match self.unsaved() {
+                Some(_) => self.confirm_quit = true,
+                None => self.quit = true,
+            },
+            Action::ForceQuit => self.quit = true,
+            Action::Resize { .. } => {}
+            Action::FocusNext => self.set_focus(self.focus.next()),
+            Action::FocusPrev => self.set_focus(self.focus.prev()),
+            Action::Click { column, row } => self.click(column, row),
+            Action::Scroll { column, row, down } => self.wheel(column, row, down),
+            Action::Unbound(code) => {
+                let pane = match self.focus {
+                    Focus::Heatmap => "on the heatmap",
+                    Focus::Steps => "in the step table",
+                    Focus::Tradeoff => "in the trade-off list",
+                };
+                self.say(
+                    format!(
+                        "{} does nothing {pane} · ? lists the keys",
+                        keymap::key_name(code)
+                    ),
+                    Level::Info,
+                );
             }
             Action::Move(d) => self.move_cursor(d),
-            _ if !self.ready() => self.say("still loading the models and datasets", false),
+            Action::Select(m) => self.select(m),
+            _ if !self.ready() => self.say("still loading the models and datasets", Level::Info),
             Action::TogglePause => return self.toggle_pause(),
             Action::Step => return self.step(),
-            Action::AlphaUp | Action::AlphaDown => {
-                let sign = if action == Action::AlphaUp { 1.0 } else { -1.0 };
-                // Round to the 0.05 grid so repeated presses land on 0.45, not 0.45000000000000007.
-                let alpha = ((self.params.alpha + sign * ALPHA_STEP) * 100.0).round() / 100.0;
-                let alpha = alpha.clamp(0.0, 1.0);
-                if alpha != self.params.alpha {
-                    self.params.alpha = alpha;
-                    return vec![Command::SetAlpha(alpha)];
-                }
-            }
-            Action::PatienceUp | Action::PatienceDown => {
-                let p = if action == Action::PatienceUp {
-                    self.params.patience + 1
-                } else {
-                    self.params.patience.saturating_sub(1).max(1)
-                };
-                if p != self.params.patience {
-                    self.params.patience = p;
-                    return vec![Command::SetPatience(p)];
-                }
-            }
-            Action::ToggleCell => {
-                let (l, m) = self.cursor_cell();
-                self.edit().toggle(l, m);
-            }
-            Action::ToggleRow => {
-                let (l, _) = self.cursor_cell();
-                self.edit().toggle_layer(l);
-            }
-            Action::ToggleColumn => {
-                let (_, m) = self.cursor_cell();
-                self.edit().toggle_module(m);
-            }
-            Action::Evaluate => return self.evaluate(),
-            Action::TakeBest => match self.best() {
-                Some(b) => {
-                    self.edited = Some(b.matrix.clone());
-                    self.say("editing the search's best strategy", false);
-                }
-                None => self.say("the search has no best strategy yet", true),
-            },
-            Action::Follow => {
-                self.edited = None;
-                self.say("the heatmap follows the search", false);
-            }
+            Action::AlphaUp | Action::AlphaDown => return self.change_alpha(action),
+            Action::PatienceUp | Action::PatienceDown => return self.change_patience(action),
             Action::Sweep => return self.start_sweep(),
+            Action::CycleMode => return self.cycle_mode(),
+            Action::Adopt => self.adopt(),
+            Action::ToggleCell | Action::ToggleRow | Action::ToggleColumn => self.edit(action),
+            Action::Evaluate => return self.evaluate(),
+            Action::TakeBest => self.take_best(),
+            Action::Follow => self.follow(),
+            Action::Undo => self.undo_last(),
             Action::WriteStrategy => return self.export(false),
             Action::WriteModel => return self.export(true),
         }
@@ -404,18 +698,48 @@ impl App {
                 baseline,
                 victim_test,
                 num_layers,
+                modules,
+                drops,
                 device,
                 params,
+                mode,
+                signal,
                 ..
             } => {
+                self.mode = mode;
+                self.signal = signal;
+                self.drops = drops;
                 self.baseline = Some(baseline);
                 self.victim_test = victim_test;
                 self.num_layers = num_layers;
+                self.modules = modules;
                 self.device = device;
                 self.params = params;
+                self.sweep_patience = params.patience;
                 self.cursor = (0, 0);
+                // Whatever was said while loading ("still loading…") is over now.
+                self.message = None;
+                self.learn(
+                    &SubstitutionMatrix::empty(num_layers),
+                    Some((baseline.acc, baseline.asr)),
+                    victim_test,
+                );
             }
             WorkerEvent::Search(SearchEvent::Candidate(c)) => {
+                if let Some(m) = c.metrics {
+                    self.learn(&c.matrix, Some((m.acc, m.asr)), None);
+                }
+                if self.replaying && !c.cached {
+                    self.replaying = false;
+                    self.say(
+                        // Where the cache ran out, named like the step table's rows (`2.5`).
+                        format!(
+                            "α {:.2} · patience {}: the cache answered up to {}.{}; computing on",
+                            self.params.alpha, self.params.patience, c.step, c.index
+                        ),
+                        Level::Info,
+                    );
+                }
                 if c.step == self.steps.len() {
                     self.candidates.push(c);
                 }
@@ -424,26 +748,47 @@ impl App {
                 if s.step > 0 {
                     self.stepping = false;
                 }
+                let m = s.point.metrics;
+                self.learn(&s.point.matrix, Some((m.acc, m.asr)), None);
                 self.candidates.clear();
                 self.steps.push(s);
             }
-            WorkerEvent::Search(SearchEvent::Finished { reason, .. }) => {
+            WorkerEvent::Search(SearchEvent::Finished { reason, best }) => {
                 self.finished = Some(reason);
                 self.stepping = false;
                 self.candidates.clear();
+                self.replaying = false;
+                let step = self.best_step().map_or(0, |s| s.step);
+                self.say(
+                    format!(
+                        "finished · ★best step {step} ({}) shown · w writes it · stopped: {}",
+                        summary::cells(best.matrix.count()),
+                        reason.describe(self.params.patience),
+                    ),
+                    Level::Info,
+                );
             }
-            WorkerEvent::Restarted { params } => {
+            WorkerEvent::Restarted { params, mode } => {
+                // A search the user paused stays paused; a finished one goes on (the worker
+                // says so with `Running` right after this event).
+                let paused = if !self.running && self.finished.is_none() {
+                    " (paused: it stops where the cache ends; space goes on)"
+                } else {
+                    ""
+                };
                 self.params = params;
+                self.mode = mode;
                 self.steps.clear();
                 self.candidates.clear();
                 self.finished = None;
                 self.final_test = None;
+                self.replaying = true;
                 self.say(
                     format!(
-                        "α {:.2} · patience {}: replaying the search from the cache",
+                        "{mode} · α {:.2} · patience {}: replaying the search from the cache…{paused}",
                         params.alpha, params.patience
                     ),
-                    false,
+                    Level::Info,
                 );
             }
             WorkerEvent::Running { running } => {
@@ -451,179 +796,178 @@ impl App {
                 self.pause_requested = false;
             }
             WorkerEvent::Evaluated {
-                tag, metrics, test, ..
+                tag,
+                matrix,
+                metrics,
+                test,
             } => {
+                self.learn(&matrix, Some((metrics.acc, metrics.asr)), test);
                 if let Some(p) = self.pinned.iter_mut().find(|p| p.tag == tag) {
                     p.metrics = Some(metrics);
                     p.test = test;
-                    let text = format!(
-                        "{} evaluated: acc {:.4} asr {:.4}",
-                        p.label, metrics.acc, metrics.asr
+                    let label = p.label.clone();
+                    let tests = test
+                        .map(|t| {
+                            format!(
+                                " · test CACC {}% ASR {}%",
+                                summary::pct(t.cacc),
+                                summary::pct(t.asr)
+                            )
+                        })
+                        .unwrap_or_default();
+                    let m = self.rescore(&metrics);
+                    self.say(
+                        format!(
+                            "{label} scored: acc {:.4} asr {:.4} score {:.4}{tests}",
+                            m.acc, m.asr, m.score
+                        ),
+                        Level::Info,
                     );
-                    self.say(text, false);
                 }
             }
             WorkerEvent::SweepPoint { alpha, best, test } => {
-                self.sweep.push(SweepResult { alpha, best, test });
+                let m = best.metrics;
+                self.learn(&best.matrix, Some((m.acc, m.asr)), test);
+                let at = self.sweep.partition_point(|s| s.alpha < alpha);
+                self.sweep.insert(at, SweepResult { alpha, best, test });
             }
             WorkerEvent::SweepDone => {
                 self.sweeping = false;
-                self.say("α sweep done", false);
-            }
-            WorkerEvent::Exported { json, model } => {
-                if let Some(i) = self.exports_pending.iter().position(|(j, _)| *j == json) {
-                    let (_, matrix) = self.exports_pending.remove(i);
-                    self.last_written = Some(matrix);
+                // Unless the user is choosing already, start on the search's own α.
+                if self.focus != Focus::Tradeoff {
+                    if let Some(i) = self
+                        .sweep
+                        .iter()
+                        .position(|s| (s.alpha - self.params.alpha).abs() < 1e-9)
+                    {
+                        self.sweep_selected = i;
+                    }
                 }
-                let text = match model {
-                    Some(m) => format!("wrote {} and {}", json.display(), m.display()),
-                    None => format!("wrote {}", json.display()),
-                };
-                self.say(text, false);
+                self.say(
+                    "α sweep done · tab to the trade-off list, ←→ to choose, enter adopts, w writes",
+                    Level::Info,
+                );
             }
-            // The suspect-signal check reaches the log (tui::apply); showing its warnings is
-            // left to the TUI's rework, which owns the status line and its snapshots.
-            WorkerEvent::Signal(_) => {}
-            WorkerEvent::FinalTest { test } => self.final_test = Some(test),
+            WorkerEvent::Exported { json, model } => self.exported(json, model),
+            WorkerEvent::FinalTest { test } => {
+                self.final_test = Some(test);
+                if let Some(b) = self.best().map(|b| b.matrix.clone()) {
+                    self.learn(&b, None, Some(test));
+                }
+            }
+            WorkerEvent::Signal(signal) => self.signal_checked(signal),
             WorkerEvent::Stats { stats } => self.stats = stats,
-            WorkerEvent::Error { message } => {
+            WorkerEvent::Journal(_) => {}
+            WorkerEvent::Error { message, .. } => {
                 self.sweeping = false;
                 self.stepping = false;
-                self.say(message, true);
+                self.exports_pending.clear();
+                self.say(message, Level::Error);
             }
             WorkerEvent::Stopped => self.stopped = true,
         }
     }
 
-    fn say(&mut self, text: impl Into<String>, error: bool) {
+    /// A suspect-signal check: kept for the status line; each kind of warning is said once
+    /// (the log has the full report).
+    fn signal_checked(&mut self, signal: SuspectSignal) {
+        tracing::info!(?signal, "suspect-signal check");
+        let new: Vec<_> = signal
+            .warnings
+            .iter()
+            .filter(|w| !self.warned.contains(&w.kind))
+            .cloned()
+            .collect();
+        if let Some(w) = new.first() {
+            self.say(w.text.clone(), Level::Warn);
+        }
+        self.warned.extend(new.iter().map(|w| w.kind));
+        self.suspect_signal = Some(signal);
+    }
+
+    fn say(&mut self, text: impl Into<String>, level: Level) {
         self.message = Some(Message {
             text: text.into(),
-            error,
+            level,
         });
     }
 
     fn cursor_cell(&self) -> (usize, Module) {
-        (self.cursor.0, Module::ALL[self.cursor.1])
+        (self.cursor.0, self.modules[self.cursor.1])
     }
+}
 
-    fn move_cursor(&mut self, d: Direction) {
-        let (l, m) = &mut self.cursor;
-        match d {
-            Direction::Up => *l = l.saturating_sub(1),
-            Direction::Down => *l = (*l + 1).min(self.num_layers.saturating_sub(1)),
-            Direction::Left => *m = m.saturating_sub(1),
-            Direction::Right => *m = (*m + 1).min(Module::ALL.len() - 1),
-        }
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    /// The edited strategy, forked from what the heatmap shows on first use.
-    fn edit(&mut self) -> &mut SubstitutionMatrix {
-        let shown = self.shown_matrix();
-        self.edited.get_or_insert(shown)
-    }
-
-    fn toggle_pause(&mut self) -> Vec<Command> {
-        if let Some(r) = self.finished {
-            self.say(
-                format!("the search finished ({r:?}); change α or patience to go on"),
-                false,
-            );
-            return Vec::new();
-        }
-        if self.running {
-            self.pause_requested = true;
-            vec![Command::Pause]
-        } else {
-            vec![Command::Resume]
-        }
-    }
-
-    fn step(&mut self) -> Vec<Command> {
-        if self.running {
-            self.say("pause first (space), then n steps", false);
-            Vec::new()
-        } else if self.finished.is_some() {
-            self.say("the search has finished", false);
-            Vec::new()
-        } else {
-            self.stepping = true;
-            vec![Command::Step]
-        }
-    }
-
-    fn evaluate(&mut self) -> Vec<Command> {
-        let matrix = self.shown_matrix();
-        let tag = self.next_tag;
-        self.next_tag += 1;
-        let label = format!("e{tag}");
-        self.say(
-            format!("evaluating {label} ({} cells)…", matrix.count()),
-            false,
-        );
-        self.pinned.push(Pinned {
-            label,
-            tag,
-            matrix: matrix.clone(),
-            metrics: None,
-            test: None,
+    #[test]
+    fn the_loading_message_ends_with_loading() {
+        let params = SearchParams {
+            alpha: 0.4,
+            patience: 5,
+        };
+        let mut app = App::new(params, PathBuf::from("x"));
+        assert!(app.update(Action::Sweep).is_empty());
+        assert!(app.message.as_ref().unwrap().text.contains("still loading"));
+        app.on_worker_event(WorkerEvent::Ready {
+            baseline: Baseline { acc: 1.0, asr: 1.0 },
+            baseline_counts: crate::gms::score::Counts {
+                clean_correct: 1,
+                clean_total: 1,
+                suspect_hits: 1,
+                suspect_total: 1,
+            },
+            victim_test: None,
+            num_layers: 2,
+            modules: crate::model::ENCODER_MODULES.to_vec(),
+            substitutable: SubstitutionMatrix::full(&crate::model::ENCODER_MODULES, 2),
+            warnings: Vec::new(),
+            drops: crate::gms::score::Drops::Relative,
+            device: "cpu".into(),
+            params,
+            mode: SearchMode::Paper,
+            signal: Signal::Paper,
         });
-        vec![Command::Evaluate { tag, matrix }]
+        assert_eq!(app.message, None, "no stale 'still loading'");
     }
 
-    fn start_sweep(&mut self) -> Vec<Command> {
-        if self.sweeping {
-            self.say("a sweep is already running", false);
-            return Vec::new();
-        }
-        self.sweep.clear();
-        self.sweeping = true;
-        self.say(
-            "α sweep 0.0–1.0 running (served from the cache where it can)…",
-            false,
+    #[test]
+    fn m_cycles_every_mode_and_back() {
+        let mut app = App::new(
+            SearchParams {
+                alpha: 0.4,
+                patience: 5,
+            },
+            PathBuf::from("x"),
         );
-        vec![Command::Sweep(sweep_alphas())]
-    }
-
-    fn export(&mut self, with_model: bool) -> Vec<Command> {
-        let Some(matrix) = self.export_target() else {
-            self.say(
-                "nothing to write yet: the search has not scored a strategy",
-                true,
-            );
-            return Vec::new();
-        };
-        // The search's best goes as `None` so the report keeps the greedy trace.
-        let explicit = (self.best().map(|b| &b.matrix) != Some(&matrix)).then(|| matrix.clone());
-        let n = self.next_export_number();
-        let json = self.export_dir.join(format!("strategy-{n}.json"));
-        let model = with_model.then(|| self.export_dir.join(format!("model-{n}")));
-        self.exports_pending.push((json.clone(), matrix));
-        let what = if with_model {
-            "strategy and purified model"
-        } else {
-            "strategy"
-        };
-        self.say(
-            format!("writing the {what} to {}…", self.export_dir.display()),
-            false,
-        );
-        vec![Command::Export {
-            matrix: explicit,
-            json,
-            model,
-        }]
-    }
-
-    /// The next export number whose files do not exist yet, so nothing is overwritten.
-    fn next_export_number(&mut self) -> usize {
-        let taken = |dir: &Path, n: usize| {
-            dir.join(format!("strategy-{n}.json")).exists()
-                || dir.join(format!("model-{n}")).exists()
-        };
-        self.export_counter += 1;
-        while taken(&self.export_dir, self.export_counter) {
-            self.export_counter += 1;
+        app.baseline = Some(Baseline { acc: 1.0, asr: 1.0 });
+        let mut seen = vec![app.mode];
+        for _ in 0..5 {
+            let sent = app.update(Action::CycleMode);
+            assert_eq!(sent, vec![Command::SetMode(app.mode)]);
+            seen.push(app.mode);
         }
-        self.export_counter
+        assert_eq!(seen.first(), seen.last(), "five presses come back to paper");
+        let distinct: std::collections::HashSet<String> =
+            seen.iter().map(|m| m.to_string()).collect();
+        assert_eq!(distinct.len(), 5, "{seen:?}");
+    }
+
+    #[test]
+    fn alpha_and_patience_limits_say_so() {
+        let mut app = App::new(
+            SearchParams {
+                alpha: 1.0,
+                patience: 1,
+            },
+            PathBuf::from("x"),
+        );
+        app.baseline = Some(Baseline { acc: 1.0, asr: 1.0 });
+        assert!(app.update(Action::AlphaUp).is_empty());
+        assert!(app.message.as_ref().unwrap().text.contains("maximum"));
+        assert!(app.update(Action::PatienceDown).is_empty());
+        assert!(app.message.as_ref().unwrap().text.contains("minimum"));
+        assert_eq!(app.update(Action::AlphaDown), vec![Command::SetAlpha(0.95)]);
     }
 }

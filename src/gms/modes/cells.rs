@@ -119,7 +119,7 @@ impl Search for CellSearch {
         // The paper's answer is where the cell walk starts; its end is not the search's.
         events.retain(|e| !matches!(e, SearchEvent::Finished { .. }));
         let paper = self.paper.take().expect("the paper phase ran");
-        let best = paper.best().cloned().expect("a finished search has a best");
+        let best = Search::answer(&paper).expect("a finished search has scored its start");
         let floor = self.refine.then_some(best.counts);
         let mut walk = Walk::seeded(
             self.new_walk(),

@@ -96,6 +96,34 @@ impl fmt::Display for SearchMode {
     }
 }
 
+/// Reads back what [`SearchMode`]'s Display writes (the journal header records it so).
+impl std::str::FromStr for SearchMode {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<SearchMode, String> {
+        let mode = match text {
+            "paper" => SearchMode::Paper,
+            "cells (from paper)" => SearchMode::Cells {
+                from: CellsStart::Paper,
+            },
+            "cells (from full)" => SearchMode::Cells {
+                from: CellsStart::Full,
+            },
+            "refine" => SearchMode::Refine,
+            _ => match text.strip_prefix("beam ").map(str::parse) {
+                Some(Ok(width)) if width > 0 => SearchMode::Beam { width },
+                _ => {
+                    return Err(format!(
+                        "unknown search mode \"{text}\" (expected paper, cells (from paper), \
+                         cells (from full), beam K or refine)"
+                    ))
+                }
+            },
+        };
+        Ok(mode)
+    }
+}
+
 /// A search advanced one unit of work at a time (the interface [`GreedySearch`] defined).
 pub trait Search {
     /// The mode it runs.
@@ -104,7 +132,8 @@ pub trait Search {
     fn params(&self) -> SearchParams;
     /// Steps taken so far (step 0 first).
     fn trace(&self) -> &[TraceStep];
-    /// The best point so far.
+    /// The best point so far (none before the first step with absolute drops, whose start
+    /// is never eligible).
     fn best(&self) -> Option<&Point>;
     /// The state the search stands on.
     fn current(&self) -> Option<&Point>;
@@ -116,6 +145,12 @@ pub trait Search {
     fn next_is_cached(&self, ev: &Evaluator) -> bool;
     /// Does one unit of work and reports it; after the end, reports nothing.
     fn advance(&mut self, ev: &mut Evaluator) -> Result<Vec<SearchEvent>>;
+
+    /// The search's answer: the best point, or (absolute drops, stopped before any step)
+    /// the state it stands on; `None` before it has scored anything.
+    fn answer(&self) -> Option<Point> {
+        self.best().or(self.current()).cloned()
+    }
 }
 
 impl Search for GreedySearch {
@@ -170,7 +205,6 @@ pub fn run_to_end(
         }
     }
     Ok(search
-        .best()
-        .cloned()
-        .expect("a finished search has a best point"))
+        .answer()
+        .expect("a finished search has scored its start"))
 }

@@ -43,10 +43,10 @@
 use crate::error::Result;
 use crate::gms::evaluator::{Cutoff, Evaluator, LayerStates};
 use crate::gms::modes::{Search, SearchMode};
-use crate::gms::score::Counts;
+use crate::gms::score::{Counts, Drops};
 use crate::gms::search::{
-    candidates, product_cover, CandidateReport, Move, Point, SearchEvent, SearchParams, StopReason,
-    TraceStep,
+    candidates, product_cover, start_sets, CandidateReport, Move, Point, SearchEvent, SearchParams,
+    StopReason, TraceStep,
 };
 use crate::model::{Module, SubstitutionMatrix};
 use std::collections::HashSet;
@@ -54,13 +54,15 @@ use std::collections::HashSet;
 /// Which moves a step proposes from a state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Moves {
-    /// The paper's: drop one module type (module order), then one layer (ascending), of a
-    /// product set; a candidate with both sets empty is skipped.
+    /// The paper's: drop one module type (the architecture's order), then one layer
+    /// (ascending), of a product set; a candidate with both sets empty is skipped. Its cells
+    /// are the product's that the proxy can give, as in the paper's search.
     Product,
-    /// Give one substituted cell back to the victim (cells layer-major, modules in order),
-    /// then take one of the victim's cells from the proxy (same order). The cells are those
-    /// of the full substitution, so the module list is the model's, not a fixed six. The
-    /// empty set (the victim itself) is not proposed.
+    /// Give one substituted cell back to the victim (cells layer-major, modules in the
+    /// architecture's order), then take one of the victim's cells from the proxy (same
+    /// order). The cells are the substitutable ones (the architecture's modules — six for an
+    /// encoder, seven for a decoder — of every layer, less any cell two adapters do not both
+    /// adapt). The empty set (the victim itself) is not proposed.
     Cells,
 }
 
@@ -81,14 +83,19 @@ pub struct Proposal {
 
 impl Moves {
     /// The proposals from `point` (beam state number `parent`), in order, before revisits
-    /// are filtered out.
-    pub fn from_point(self, point: &Point, parent: usize) -> Vec<Proposal> {
+    /// are filtered out; `universe` is the cells the proxy can give.
+    pub fn from_point(
+        self,
+        point: &Point,
+        parent: usize,
+        universe: &SubstitutionMatrix,
+    ) -> Vec<Proposal> {
         let n = point.matrix.num_layers();
         match self {
             Moves::Product => candidates(&point.modules, &point.layers)
                 .into_iter()
                 .map(|c| Proposal {
-                    matrix: c.matrix(n),
+                    matrix: c.matrix(n).intersection(universe),
                     mv: c.mv,
                     modules: c.modules,
                     layers: c.layers,
@@ -113,7 +120,7 @@ impl Moves {
                     .cells()
                     .into_iter()
                     .map(|(l, m)| with(l, m, false, Move::DropCell(l, m)));
-                let adds = SubstitutionMatrix::full(n)
+                let adds = universe
                     .cells()
                     .into_iter()
                     .filter(|&(l, m)| !point.matrix.get(l, m))
@@ -132,8 +139,10 @@ pub struct Walk {
     width: usize,
     moves: Moves,
     avoid_revisits: bool,
-    /// Only a new best resets patience (cell walks).
+    /// Only a new best resets patience (cell walks; every walk with absolute drops).
     strict_patience: bool,
+    /// The cells the proxy can give (known once the walk starts).
+    universe: SubstitutionMatrix,
     /// Equal scores go to fewer substituted cells (cell walks).
     prefer_fewer_cells: bool,
     /// Counts a state must match or better (clean correct ≥, suspect hits ≤) to be entered.
@@ -172,6 +181,7 @@ impl Walk {
             moves,
             avoid_revisits: width > 1 || moves == Moves::Cells,
             strict_patience: moves == Moves::Cells,
+            universe: SubstitutionMatrix::empty(num_layers),
             prefer_fewer_cells: moves == Moves::Cells,
             floor: None,
             seed: None,
@@ -215,8 +225,37 @@ impl Walk {
         })
     }
 
+    /// The best point, or (absolute drops, no step taken) the start.
+    fn answer_point(&self) -> Point {
+        self.best
+            .clone()
+            .or_else(|| self.beam.first().cloned())
+            .expect("a started walk has scored its start")
+    }
+
     fn started(&self) -> bool {
         !self.beam.is_empty()
+    }
+
+    /// Takes in what the walk needs of the evaluator before its first unit: the cells the
+    /// proxy can give, and the drops (absolute drops: only a new best resets patience, as in
+    /// the paper's search).
+    fn begin(&mut self, ev: &Evaluator) {
+        self.universe = ev.substitutable().clone();
+        if ev.drops == Drops::Absolute {
+            self.strict_patience = true;
+        }
+    }
+
+    /// The start: every module and layer with a substitutable cell, as the paper's search.
+    fn start_point(
+        ev: &Evaluator,
+        num_layers: usize,
+    ) -> (Vec<crate::model::Module>, Vec<usize>, SubstitutionMatrix) {
+        let (modules, layers) = start_sets(ev);
+        let matrix = SubstitutionMatrix::product(num_layers, &modules, &layers)
+            .intersection(ev.substitutable());
+        (modules, layers, matrix)
     }
 
     /// Whether `a` ranks above `b` (a strictly higher score; with fewer cells preferred, an
@@ -249,17 +288,26 @@ impl Walk {
     }
 
     fn start(&mut self, ev: &mut Evaluator) -> Result<Vec<SearchEvent>> {
-        let full = SubstitutionMatrix::full(self.num_layers);
+        self.begin(ev);
+        let (modules, layers, full) = Walk::start_point(ev, self.num_layers);
         let (e, states) = ev.evaluate_keeping(&full, None, true)?;
         self.evaluations += 1;
-        let metrics = ev.metrics(self.params.alpha, &e.counts);
-        let p = Point::of_matrix(Move::Start, full, e.counts, metrics);
+        let p = Point {
+            mv: Move::Start,
+            modules,
+            layers,
+            matrix: full,
+            metrics: ev.metrics(self.params.alpha, &e.counts),
+            counts: e.counts,
+        };
         ev.set_anchor(&p.matrix, states)?;
-        self.best = Some(p.clone());
+        // With absolute drops the start is never eligible as best (the paper's search's rule).
+        let eligible = ev.drops == Drops::Relative;
+        self.best = eligible.then(|| p.clone());
         let step = TraceStep {
             step: 0,
             point: p.clone(),
-            improved: true,
+            improved: eligible,
             no_improve: 0,
         };
         self.trace.push(step.clone());
@@ -270,6 +318,7 @@ impl Walk {
     }
 
     fn take_seed(&mut self, ev: &mut Evaluator, seed: Point) -> Result<Vec<SearchEvent>> {
+        self.begin(ev);
         ev.set_anchor(&seed.matrix, None)?;
         let mut events = Vec::new();
         if self.trace.last().map(|s| &s.point.matrix) != Some(&seed.matrix) {
@@ -305,7 +354,7 @@ impl Walk {
         if !patience_spent {
             let mut proposed = HashSet::new();
             for (i, p) in self.beam.iter().enumerate() {
-                for prop in self.moves.from_point(p, i) {
+                for prop in self.moves.from_point(p, i, &self.universe) {
                     if self.avoid_revisits
                         && (self.visited.contains(&prop.matrix)
                             || !proposed.insert(prop.matrix.clone()))
@@ -329,7 +378,7 @@ impl Walk {
         reason.map(|r| {
             self.finished = Some(r);
             SearchEvent::Finished {
-                best: self.best.clone().expect("started"),
+                best: self.answer_point(),
                 reason: r,
             }
         })
@@ -392,12 +441,12 @@ impl Walk {
             // Every candidate fell below the floor: no move is left.
             self.finished = Some(StopReason::Exhausted);
             return Ok(vec![SearchEvent::Finished {
-                best: self.best.clone().expect("started"),
+                best: self.answer_point(),
                 reason: StopReason::Exhausted,
             }]);
         };
         let cur = self.beam[0].metrics.score;
-        let improved = self.better(&leader, self.best.as_ref().expect("started"));
+        let improved = self.best.as_ref().is_none_or(|b| self.better(&leader, b));
         if improved {
             self.best = Some(leader.clone());
             self.no_improve = 0;
@@ -456,7 +505,7 @@ impl Search for Walk {
             return true;
         }
         if !self.started() {
-            return ev.answers_from_cache(&SubstitutionMatrix::full(self.num_layers), None);
+            return ev.answers_from_cache(&Walk::start_point(ev, self.num_layers).2, None);
         }
         match self.pending.get(self.next) {
             Some(p) => ev.answers_from_cache(&p.matrix, self.cutoff(&p.matrix)),
@@ -487,6 +536,7 @@ impl Search for Walk {
 mod tests {
     use super::*;
     use crate::gms::score::Metrics;
+    use crate::model::ENCODER_MODULES;
 
     fn point(matrix: SubstitutionMatrix) -> Point {
         let metrics = Metrics {
@@ -501,9 +551,9 @@ mod tests {
 
     #[test]
     fn cell_moves_give_back_then_take_again_in_cell_order() {
-        let full = SubstitutionMatrix::full(2);
+        let full = SubstitutionMatrix::full(&ENCODER_MODULES, 2);
         let all = full.cells();
-        let from_full = Moves::Cells.from_point(&point(full.clone()), 0);
+        let from_full = Moves::Cells.from_point(&point(full.clone()), 0, &full);
         let moves: Vec<Move> = from_full.iter().map(|p| p.mv).collect();
         let drops: Vec<Move> = all.iter().map(|&(l, m)| Move::DropCell(l, m)).collect();
         assert_eq!(
@@ -515,7 +565,7 @@ mod tests {
         let (l, m) = all[3];
         let mut less = full.clone();
         less.set(l, m, false);
-        let from_less = Moves::Cells.from_point(&point(less.clone()), 2);
+        let from_less = Moves::Cells.from_point(&point(less.clone()), 2, &full);
         assert_eq!(from_less.len(), all.len());
         assert_eq!(from_less.last().unwrap().mv, Move::AddCell(l, m));
         assert_eq!(from_less.last().unwrap().matrix, full);
@@ -529,15 +579,15 @@ mod tests {
 
         // One cell left: giving it back would be the victim itself, which is not proposed.
         let one = SubstitutionMatrix::from_cells(2, &[(1, m)]).unwrap();
-        let from_one = Moves::Cells.from_point(&point(one), 0);
+        let from_one = Moves::Cells.from_point(&point(one), 0, &full);
         assert_eq!(from_one.len(), all.len() - 1);
         assert!(from_one.iter().all(|p| matches!(p.mv, Move::AddCell(..))));
     }
 
     #[test]
     fn product_moves_are_the_papers_candidates() {
-        let p = point(SubstitutionMatrix::full(3));
-        let props = Moves::Product.from_point(&p, 1);
+        let p = point(SubstitutionMatrix::full(&ENCODER_MODULES, 3));
+        let props = Moves::Product.from_point(&p, 1, &p.matrix);
         let paper = candidates(&p.modules, &p.layers);
         assert_eq!(props.len(), paper.len());
         for (a, b) in props.iter().zip(&paper) {

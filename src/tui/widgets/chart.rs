@@ -1,4 +1,5 @@
-//! Score over greedy steps: the state the search moved to, and the best so far.
+//! Score over greedy steps: the state the search moved to (dots) and the best so far (a
+//! line), told apart by glyph as well as colour.
 
 use crate::tui::app::App;
 use ratatui::layout::Rect;
@@ -10,13 +11,19 @@ use ratatui::Frame;
 
 /// Draws the score chart.
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
-    // The legend lives in the title so it never covers the curves.
-    let block = Block::bordered().title(Line::from(vec![
-        Span::raw(" score · "),
-        Span::styled("━ current", Style::new().fg(Color::Cyan)),
-        Span::raw(" "),
-        Span::styled("━ best ", Style::new().fg(Color::Green)),
-    ]));
+    // The legend lives in the title so it never covers the curves; a narrow panel keeps
+    // the name whole and drops the legend.
+    let title = if area.width >= 22 {
+        Line::from(vec![
+            Span::raw(" score "),
+            Span::styled("• step", Style::new().fg(Color::Cyan)),
+            Span::raw(" "),
+            Span::styled("⠤ best ", Style::new().fg(Color::Green)),
+        ])
+    } else {
+        Line::from(" score ")
+    };
+    let block = Block::bordered().title(title);
     let current: Vec<(f64, f64)> = app
         .steps
         .iter()
@@ -30,7 +37,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     }
     if current.is_empty() {
         frame.render_widget(
-            ratatui::widgets::Paragraph::new("the score of each step appears here").block(block),
+            ratatui::widgets::Paragraph::new("each step's score appears here")
+                .wrap(ratatui::widgets::Wrap { trim: true })
+                .block(block),
             area,
         );
         return;
@@ -44,17 +53,18 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let pad = ((hi - lo) * 0.1).max(0.01);
     let (lo, hi) = (lo - pad, hi + pad);
     let last = (current.len() - 1).max(1) as f64;
+    // The best line first, so each step's dot is drawn over it.
     let datasets = vec![
-        Dataset::default()
-            .marker(Marker::Braille)
-            .graph_type(GraphType::Line)
-            .style(Style::new().fg(Color::Cyan))
-            .data(&current),
         Dataset::default()
             .marker(Marker::Braille)
             .graph_type(GraphType::Line)
             .style(Style::new().fg(Color::Green))
             .data(&best),
+        Dataset::default()
+            .marker(Marker::Dot)
+            .graph_type(GraphType::Scatter)
+            .style(Style::new().fg(Color::Cyan))
+            .data(&current),
     ];
     let chart = Chart::new(datasets)
         .block(block)

@@ -1,12 +1,13 @@
-//! The substitution-matrix heatmap: a row per layer, a column per module (Q K V O F P).
+//! The substitution-matrix heatmap: a row per layer, a column per module of the architecture
+//! (Q K V O F P for encoders, Q K V O G U D for decoders).
 //!
 //! Each cell shows a glyph *and* a colour, so it reads on 16-colour terminals and in text
-//! snapshots alike. Models deeper than the panel fold two layers into one row with half
-//! blocks (`▀`: upper layer in the foreground colour, lower in the background); deeper still,
-//! the rows scroll to keep the cursor in view.
+//! snapshots alike. Models deeper than the panel fold two layers into one row, each cell then
+//! holding two glyphs (the upper layer's, then the lower one's); deeper still, the rows scroll
+//! to keep the cursor in view. The title names the strategy shown and its size.
 
 use crate::model::Module;
-use crate::tui::app::{App, CellState};
+use crate::tui::app::{App, CellState, Focus, Strategy};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
@@ -17,8 +18,10 @@ use ratatui::Frame;
 const LABEL: u16 = 4;
 /// Columns per module cell (`[Q]`).
 const CELL: u16 = 3;
-/// Inner width the grid needs.
-pub const GRID_WIDTH: u16 = LABEL + CELL * Module::ALL.len() as u16;
+/// Inner width the grid needs for `modules` columns.
+pub fn grid_width(modules: usize) -> u16 {
+    LABEL + CELL * modules as u16
+}
 
 /// Where the grid's rows fall in a panel of a given size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +64,7 @@ impl Geometry {
         x: u16,
         y: u16,
         num_layers: usize,
+        modules: usize,
         cursor: (usize, usize),
     ) -> Option<(usize, usize)> {
         let grid_x = self.inner.x + LABEL;
@@ -68,7 +72,7 @@ impl Geometry {
             return None;
         }
         let module = usize::from((x - grid_x) / CELL);
-        if module >= Module::ALL.len() {
+        if module >= modules {
             return None;
         }
         let row = self.offset + usize::from(y - self.inner.y - 1);
@@ -116,24 +120,66 @@ pub fn glyph(state: CellState, module: Module) -> (char, Style) {
     }
 }
 
-/// Draws the heatmap panel.
-pub fn render(frame: &mut Frame, area: Rect, app: &App) {
-    let title = if app.edited.is_some() {
-        " strategy · edited "
-    } else {
-        " strategy · live "
+/// Rows the heatmap panel wants in a column `height` rows tall: every layer on its own row
+/// when that leaves the panel below it `MIN_BELOW` rows, else two layers a row, else all the
+/// column can give.
+pub fn panel_height(num_layers: usize, height: u16) -> u16 {
+    /// The panel below (what is shown, the legend) keeps at least this many rows.
+    const MIN_BELOW: u16 = 5;
+    let most = height.saturating_sub(MIN_BELOW);
+    let rows = |per_row: usize| {
+        u16::try_from(num_layers.div_ceil(per_row))
+            .unwrap_or(u16::MAX)
+            .saturating_add(3)
     };
-    let block = Block::bordered().title(title);
+    if rows(1) <= most {
+        rows(1)
+    } else {
+        rows(2).min(most)
+    }
+}
+
+/// Border style of a pane: highlighted while it has the focus.
+pub fn focus_style(focused: bool) -> Style {
+    if focused {
+        Style::new().fg(Color::Cyan)
+    } else {
+        Style::new()
+    }
+}
+
+/// Draws the heatmap panel for `shown`.
+pub fn render(frame: &mut Frame, area: Rect, app: &App, shown: &Strategy) {
+    use ratatui::text::Line;
+    let focused = app.focus == Focus::Heatmap;
+    let title = Line::from(format!(" {} ", shown.source.tag()));
+    let mut size = format!(" {}", crate::tui::summary::cells(shown.matrix.count()));
+    if let Some(m) = app.metrics_of(&shown.matrix) {
+        size.push_str(&format!(" · {:.4}", m.score));
+    }
+    size.push(' ');
+    let block = Block::bordered()
+        .border_style(focus_style(focused))
+        .title(title.style(Style::new().add_modifier(Modifier::BOLD)))
+        .title_bottom(Line::from(size).right_aligned());
     frame.render_widget(block, area);
     if app.num_layers == 0 {
         return;
     }
     let geometry = Geometry::new(area, app.num_layers, app.cursor.0);
-    frame.render_widget(Grid { app, geometry }, area);
+    frame.render_widget(
+        Grid {
+            app,
+            shown,
+            geometry,
+        },
+        area,
+    );
 }
 
 struct Grid<'a> {
     app: &'a App,
+    shown: &'a Strategy,
     geometry: Geometry,
 }
 
@@ -153,7 +199,7 @@ impl Widget for Grid<'_> {
             format!("{:LABEL$}", "", LABEL = LABEL as usize),
             Style::new(),
         );
-        for (i, m) in Module::ALL.iter().enumerate() {
+        for (i, m) in app.modules.iter().enumerate() {
             let style = if i == cm {
                 Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED)
             } else {
@@ -184,10 +230,10 @@ impl Widget for Grid<'_> {
                 Style::new().fg(Color::DarkGray)
             };
             buf.set_string(inner.x, y, label, label_style);
-            for (i, &m) in Module::ALL.iter().enumerate() {
+            for (i, &m) in app.modules.iter().enumerate() {
                 let x = inner.x + LABEL + CELL * i as u16;
                 if per_row == 1 {
-                    let (ch, style) = glyph(app.cell_state(top, m), m);
+                    let (ch, style) = glyph(app.cell_state(self.shown, top, m), m);
                     let text = if (top, i) == (cl, cm) {
                         format!("[{ch}]")
                     } else {
@@ -195,16 +241,17 @@ impl Widget for Grid<'_> {
                     };
                     buf.set_string(x, y, text, style);
                 } else {
-                    let half = |layer: usize| {
+                    // Two layers a row: the upper layer's glyph, then the lower one's.
+                    for (k, layer) in [top, top + 1].into_iter().enumerate() {
                         if layer >= app.num_layers {
-                            Color::Reset
-                        } else if (layer, i) == (cl, cm) {
-                            Color::White
-                        } else {
-                            color(app.cell_state(layer, m))
+                            continue;
                         }
-                    };
-                    buf.set_string(x, y, "▀▀▀", Style::new().fg(half(top)).bg(half(top + 1)));
+                        let (ch, mut style) = glyph(app.cell_state(self.shown, layer, m), m);
+                        if (layer, i) == (cl, cm) {
+                            style = style.add_modifier(Modifier::REVERSED | Modifier::UNDERLINED);
+                        }
+                        buf.set_string(x + 1 + k as u16, y, ch.to_string(), style);
+                    }
                 }
             }
         }
@@ -220,36 +267,4 @@ impl Widget for Grid<'_> {
             );
         }
     }
-}
-
-/// Draws the legend and the cursor's cell under the heatmap.
-pub fn render_legend(frame: &mut Frame, area: Rect, app: &App) {
-    use ratatui::text::{Line, Span};
-    let entry = |state: CellState, text: &'static str| {
-        let (ch, style) = glyph(state, Module::Q);
-        Line::from(vec![
-            Span::styled(format!(" {ch} "), style),
-            Span::raw(format!(" {text}")),
-        ])
-    };
-    let mut lines = vec![
-        entry(CellState::Substituted, "from the proxy"),
-        entry(CellState::Kept, "victim's own"),
-        entry(CellState::Evaluating, "under evaluation"),
-        entry(CellState::JustRemoved, "dropped last step"),
-    ];
-    if app.num_layers > 0 {
-        let (l, m) = app.cursor;
-        let module = Module::ALL[m];
-        let from = if app.shown_matrix().get(l, module) {
-            "proxy"
-        } else {
-            "victim"
-        };
-        let cells = app.shown_matrix().count();
-        lines.push(Line::from(format!(" cursor L{l}·{module}: {from}")));
-        lines.push(Line::from(format!(" {cells} cells from proxy")));
-    }
-    let block = Block::bordered().title(" legend ");
-    frame.render_widget(ratatui::widgets::Paragraph::new(lines).block(block), area);
 }

@@ -3,6 +3,7 @@
 pub mod chart;
 pub mod heatmap;
 pub mod help;
+pub mod info;
 pub mod status;
 pub mod steps;
 pub mod tradeoff;

@@ -1,30 +1,25 @@
 //! The step table (victim, pinned strategies, taken steps, the current step's candidates as
-//! they stream in) and the progress gauge under it.
+//! they stream in) and the progress gauge under it. The table scrolls and its selected row is
+//! what the heatmap shows while the table has the focus.
 
-use crate::gms::score::Metrics;
 use crate::gms::search::candidates;
-use crate::gms::session::TestMetrics;
-use crate::tui::app::{App, RunState};
+use crate::tui::app::{App, Focus, RunState};
+use crate::tui::rows::{self, Row as StepRow, RowKind};
+use crate::tui::summary;
+use crate::tui::widgets::heatmap::focus_style;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::Line;
 use ratatui::widgets::{Block, Cell, LineGauge, Row, Table};
 use ratatui::Frame;
 
-/// Inner width the proxy columns need with four decimals; below it (an 80-column terminal)
-/// accuracy, ASR and score get three, still exact on the paper's 200-row proxy sets.
-const WIDTH_FULL: u16 = 57;
-/// Inner width from which the test-set columns are shown.
-const WIDTH_WITH_TESTS: u16 = WIDTH_FULL + 14;
-
-struct Line {
-    label: String,
-    mv: String,
-    metrics: Option<Metrics>,
-    /// Shown in the score column when there are no metrics (an abandoned candidate's bound).
-    score_note: String,
-    mark: &'static str,
-    test: Option<TestMetrics>,
-    style: Style,
+/// A column: header, width, and rank: when the table is too narrow the lowest rank goes
+/// first (ΔACC/ΔASR, then the patience counter, then the marks; CACC/ASR stay longest).
+struct Column {
+    header: &'static str,
+    width: u16,
+    rank: u8,
+    cell: fn(&StepRow, usize) -> String,
 }
 
 fn num(v: f64, decimals: usize) -> String {
@@ -37,174 +32,215 @@ fn change(drop: f64) -> String {
     format!("{:+.1}", -drop * 100.0 + 0.0)
 }
 
-fn lines(app: &App) -> (Vec<Line>, Vec<Line>) {
-    let mut fixed = Vec::new();
-    if let Some(b) = app.baseline {
-        let m = app.rescore(&Metrics {
-            acc: b.acc,
-            asr: b.asr,
-            acc_drop: 0.0,
-            asr_drop: 0.0,
-            score: 0.0,
-        });
-        fixed.push(Line {
-            label: "victim".into(),
-            mv: String::new(),
-            metrics: Some(m),
-            score_note: String::new(),
-            mark: "",
-            test: app.victim_test,
-            style: Style::new().fg(Color::DarkGray),
-        });
-    }
-    for p in &app.pinned {
-        fixed.push(Line {
-            label: p.label.clone(),
-            mv: format!("{} cells", p.matrix.count()),
-            metrics: p.metrics.as_ref().map(|m| app.rescore(m)),
-            score_note: "…".into(),
-            mark: "pin",
-            test: p.test,
-            style: Style::new().fg(Color::Magenta),
-        });
-    }
-    let best_step = app.steps.iter().rev().find(|s| s.improved).map(|s| s.step);
-    let mut flow: Vec<Line> = app
-        .steps
-        .iter()
-        .map(|s| {
-            let best = Some(s.step) == best_step;
-            Line {
-                label: s.step.to_string(),
-                mv: s.point.mv.to_string(),
-                metrics: Some(s.point.metrics),
-                score_note: String::new(),
-                mark: if best { "★best" } else { "" },
-                test: if best && app.finished.is_some() {
-                    app.final_test
-                } else {
-                    None
-                },
-                style: if best {
-                    Style::new().fg(Color::Green).add_modifier(Modifier::BOLD)
-                } else {
-                    Style::new()
-                },
-            }
-        })
-        .collect();
-    let leader = app.candidates.iter().rposition(|c| c.leader);
-    for (i, c) in app.candidates.iter().enumerate() {
-        let mark = if Some(i) == leader {
-            "◂lead"
-        } else if c.metrics.is_none() {
-            "cut"
-        } else if c.cached {
-            "cache"
-        } else {
-            ""
-        };
-        flow.push(Line {
-            label: format!("{}.{}", c.step, c.index + 1),
-            mv: c.mv.to_string(),
-            metrics: c.metrics,
-            score_note: c
-                .upper_bound
-                .map(|u| format!("≤{u:.3}"))
-                .unwrap_or_default(),
-            mark,
-            test: None,
-            style: if Some(i) == leader {
-                Style::new().fg(Color::Cyan)
-            } else {
-                Style::new().fg(Color::DarkGray)
+fn metric(r: &StepRow, decimals: usize, f: fn(&crate::gms::score::Metrics) -> f64) -> String {
+    r.metrics.map_or("–".into(), |m| num(f(&m), decimals))
+}
+
+fn columns(tests: bool) -> Vec<Column> {
+    let mut c = vec![
+        Column {
+            // The selection marker, so the selected row reads without colour too.
+            header: "",
+            width: 1,
+            rank: 255,
+            cell: |_, _| String::new(),
+        },
+        Column {
+            header: "step",
+            width: 6,
+            rank: 255,
+            cell: |r, _| r.label.clone(),
+        },
+        Column {
+            header: "move",
+            width: 9,
+            rank: 254,
+            cell: |r, _| r.mv.clone(),
+        },
+        Column {
+            header: "acc",
+            width: 6,
+            rank: 200,
+            cell: |r, d| metric(r, d, |m| m.acc),
+        },
+        Column {
+            header: "asr",
+            width: 6,
+            rank: 200,
+            cell: |r, d| metric(r, d, |m| m.asr),
+        },
+        Column {
+            header: "ΔACC%",
+            width: 6,
+            rank: 10,
+            cell: |r, _| r.metrics.map_or("–".into(), |m| change(m.acc_drop)),
+        },
+        Column {
+            header: "ΔASR%",
+            width: 6,
+            rank: 11,
+            cell: |r, _| r.metrics.map_or("–".into(), |m| change(m.asr_drop)),
+        },
+        Column {
+            header: "score",
+            width: 6,
+            rank: 250,
+            cell: |r, d| match r.metrics {
+                Some(m) => num(m.score, d),
+                None => r.score_note.clone(),
             },
+        },
+        Column {
+            header: "",
+            width: 5,
+            rank: 120,
+            cell: |r, _| r.mark.to_string(),
+        },
+        Column {
+            header: "pat.",
+            width: 5,
+            rank: 50,
+            cell: |r, _| r.patience.clone(),
+        },
+    ];
+    if tests {
+        c.push(Column {
+            header: "CACC%",
+            width: 5,
+            rank: 150,
+            cell: |r, _| r.test.map_or(String::new(), |t| summary::pct(t.cacc)),
+        });
+        c.push(Column {
+            header: "ASR%",
+            width: 5,
+            rank: 150,
+            cell: |r, _| r.test.map_or(String::new(), |t| summary::pct(t.asr)),
         });
     }
-    (fixed, flow)
+    c
+}
+
+/// The columns that fit `width`, dropping the lowest ranks first; narrow tables print the
+/// proxy figures with three decimals (still exact on the paper's 200-row proxy sets).
+fn fitting(width: u16, tests: bool) -> (Vec<Column>, usize) {
+    let mut cols = columns(tests);
+    let need = |cols: &[Column]| cols.iter().map(|c| c.width + 1).sum::<u16>();
+    let decimals = if need(&cols) <= width { 4 } else { 3 };
+    if decimals == 3 {
+        for c in &mut cols {
+            if matches!(c.header, "acc" | "asr" | "score") {
+                c.width = 5;
+            }
+        }
+    }
+    while need(&cols) > width + 1 {
+        let Some(i) = cols
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, c)| c.rank)
+            .map(|(i, _)| i)
+        else {
+            break;
+        };
+        cols.remove(i);
+    }
+    (cols, decimals)
+}
+
+fn row_style(kind: RowKind) -> Style {
+    match kind {
+        RowKind::Victim => Style::new().fg(Color::DarkGray),
+        RowKind::Pinned => Style::new().fg(Color::Magenta),
+        RowKind::Step => Style::new(),
+        RowKind::Best => Style::new().fg(Color::Green).add_modifier(Modifier::BOLD),
+        RowKind::Leader => Style::new().fg(Color::Cyan),
+        RowKind::Candidate => Style::new().fg(Color::DarkGray),
+    }
 }
 
 /// Draws the step table.
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
-    let title = match app.baseline {
+    let focused = app.focus == Focus::Steps;
+    let mut title = match app.baseline {
         Some(_) => " steps ".to_string(),
         None => " steps · loading ".to_string(),
     };
-    let block = Block::bordered().title(title);
-    let inner = block.inner(area);
-    let tests = app.has_test_sets() && inner.width >= WIDTH_WITH_TESTS;
-    let (decimals, w) = if inner.width >= WIDTH_FULL {
-        (4, 6)
-    } else {
-        (3, 5)
-    };
-    let (fixed, flow) = lines(app);
-    // Keep the victim and the pinned rows; show the newest of the rest.
-    let room = usize::from(inner.height.saturating_sub(1));
-    let fixed_shown = fixed.len().min(room);
-    let flow_shown = flow.len().min(room - fixed_shown);
-    let shown = fixed[fixed.len() - fixed_shown..]
-        .iter()
-        .chain(&flow[flow.len() - flow_shown..]);
-    let rows = shown.map(|l| {
-        let mut cells = vec![Cell::from(l.label.clone()), Cell::from(l.mv.clone())];
-        match &l.metrics {
-            Some(m) => cells.extend(
-                [
-                    num(m.acc, decimals),
-                    num(m.asr, decimals),
-                    change(m.acc_drop),
-                    change(m.asr_drop),
-                    num(m.score, decimals),
-                ]
-                .map(Cell::from),
-            ),
-            None => {
-                cells.extend(["–", "–", "–", "–"].map(Cell::from));
-                cells.push(Cell::from(l.score_note.clone()));
-            }
-        }
-        cells.push(Cell::from(l.mark));
-        if tests {
-            match l.test {
-                Some(t) => cells.extend(
-                    [
-                        format!("{:.1}", t.cacc * 100.0),
-                        format!("{:.1}", t.asr * 100.0),
-                    ]
-                    .map(Cell::from),
-                ),
-                None => cells.extend(["", ""].map(Cell::from)),
-            }
-        }
-        Row::new(cells).style(l.style)
-    });
-    let mut header = vec!["step", "move", "acc", "asr", "ΔACC%", "ΔASR%", "score", ""];
-    let mut widths = vec![
-        Constraint::Length(6),
-        Constraint::Length(9),
-        Constraint::Length(w),
-        Constraint::Length(w),
-        Constraint::Length(6),
-        Constraint::Length(6),
-        Constraint::Length(w),
-        Constraint::Length(5),
-    ];
-    if tests {
-        header.extend(["CACC%", "ASR%"]);
-        widths.extend([Constraint::Length(6), Constraint::Length(6)]);
+    if let Some(b) = app.best_step() {
+        title = format!(
+            " steps · ★best {} ({:.4}) · patience {}/{} ",
+            b.step,
+            b.point.metrics.score,
+            app.steps.last().map_or(0, |s| s.no_improve),
+            app.params.patience
+        );
     }
-    let table = Table::new(rows, widths)
+    let block = Block::bordered()
+        .border_style(focus_style(focused))
+        .title(Line::from(summary::fit(
+            &title,
+            usize::from(area.width.saturating_sub(2)),
+        )));
+    let inner = block.inner(area);
+    let (cols, decimals) = fitting(inner.width, app.has_test_sets());
+    let fixed = rows::fixed_rows(app);
+    let flow = rows::flow_rows(app);
+    let room = usize::from(inner.height.saturating_sub(1));
+    let w = rows::window(fixed.len(), flow.len(), room, app.steps_top);
+    let shown = fixed[fixed.len() - w.fixed_shown..]
+        .iter()
+        .chain(&flow[w.flow_top..w.flow_top + w.flow_shown]);
+    let selected = app.steps_selected;
+    let table_rows = shown.map(|r| {
+        let mut cells: Vec<Cell> = cols
+            .iter()
+            .map(|c| Cell::from((c.cell)(r, decimals)))
+            .collect();
+        // The marker only while the table has the focus: only then is the row on the heatmap.
+        if focused && Some(r.id) == selected {
+            cells[0] = Cell::from("▶");
+        }
+        let mut style = row_style(r.kind);
+        if Some(r.id) == selected {
+            style = if focused {
+                style.add_modifier(Modifier::REVERSED)
+            } else {
+                style.add_modifier(Modifier::UNDERLINED)
+            };
+        }
+        Row::new(cells).style(style)
+    });
+    let header: Vec<&str> = cols.iter().map(|c| c.header).collect();
+    let widths: Vec<Constraint> = cols.iter().map(|c| Constraint::Length(c.width)).collect();
+    let table = Table::new(table_rows, widths)
         .header(Row::new(header).style(Style::new().add_modifier(Modifier::BOLD)))
         .column_spacing(1)
         .block(block);
     frame.render_widget(table, area);
+    // Say when rows are out of view, so a long walk's rows are known to be there.
+    let above = w.flow_top;
+    let below = flow.len() - w.flow_top - w.flow_shown;
+    if (above > 0 || below > 0) && area.height > 2 {
+        let text = match (above, below) {
+            (0, b) => format!(" ↓{b} more "),
+            (a, 0) => format!(" ↑{a} more "),
+            (a, b) => format!(" ↑{a} ↓{b} "),
+        };
+        let x = area.right().saturating_sub(text.chars().count() as u16 + 1);
+        frame
+            .buffer_mut()
+            .set_string(x, area.bottom() - 1, text, Style::new().fg(Color::DarkGray));
+    }
 }
 
 /// Candidates in the step from the current state (what the gauge counts to).
 fn step_total(app: &App) -> usize {
     if let Some(c) = app.candidates.first() {
         return c.total;
+    }
+    // Only the paper's search has its candidate list known here; the other modes' first
+    // candidate event says how many there are.
+    if app.mode != crate::gms::modes::SearchMode::Paper {
+        return 0;
     }
     app.current()
         .map(|p| candidates(&p.modules, &p.layers).len())
@@ -213,17 +249,25 @@ fn step_total(app: &App) -> usize {
 
 /// Draws the one-line progress gauge of the step in progress.
 pub fn render_gauge(frame: &mut Frame, area: Rect, app: &App) {
+    let width = usize::from(area.width);
     let (ratio, label) = match app.run_state() {
         RunState::Loading => (0.0, "loading models and datasets…".to_string()),
-        RunState::Finished(reason) => {
+        RunState::Finished(_) => {
             let best = app
                 .best()
-                .map(|b| format!(" · best {}", b.matrix))
+                .map(|b| format!(" · ★best {}", summary::strategy(&b.matrix)))
                 .unwrap_or_default();
-            (
-                1.0,
-                format!("finished ({}){best}", format!("{reason:?}").to_lowercase()),
-            )
+            let test = app
+                .final_test
+                .map(|t| {
+                    format!(
+                        " · CACC {}% ASR {}%",
+                        summary::pct(t.cacc),
+                        summary::pct(t.asr)
+                    )
+                })
+                .unwrap_or_default();
+            (1.0, format!("finished{best}{test}"))
         }
         _ if app.steps.is_empty() => (0.0, "step 0 · full substitution".to_string()),
         _ => {
@@ -242,7 +286,7 @@ pub fn render_gauge(frame: &mut Frame, area: Rect, app: &App) {
     };
     let gauge = LineGauge::default()
         .ratio(ratio)
-        .label(label)
+        .label(summary::fit(&label, width.saturating_sub(2)))
         .filled_style(Style::new().fg(Color::Cyan))
         .unfilled_style(Style::new().fg(Color::DarkGray));
     frame.render_widget(gauge, area);
