@@ -202,3 +202,182 @@ fn replay_under_a_new_alpha_is_served_from_the_cache() {
         assert_eq!(again.trace(), first.trace(), "{mode}");
     }
 }
+
+/// Decoders: cell moves range over the architecture's seven modules, and only over the cells
+/// both adapters adapt; product moves (the beam) stay inside them too.
+#[test]
+fn decoder_modes_move_only_on_the_cells_both_adapters_adapt() {
+    use gms::model::decoder_config::DecoderArchitecture;
+    use gms::model::random_decoder::{RandomAdapterSpec, RandomDecoderSpec};
+    use gms::model::Module;
+    let spec = RandomDecoderSpec::tiny(DecoderArchitecture::Llama, &common::WORDS, 3, 5);
+    let mut proxy = RandomAdapterSpec::tiny(2, "base");
+    proxy.targets = vec![Module::Q, Module::V, Module::G, Module::U, Module::D];
+    let mut victim = RandomAdapterSpec::tiny(1, "base");
+    victim.targets = vec![
+        Module::Q,
+        Module::K,
+        Module::V,
+        Module::O,
+        Module::U,
+        Module::D,
+    ];
+    let kit = common::tiny_decoder_kit_with(&spec, &victim, &proxy);
+    let mut s = Session::load(kit.inputs(false), &Device::Cpu).unwrap();
+    let universe = s.evaluator.substitutable().clone();
+    assert_eq!(universe.count(), 3 * 4, "Q, V, U, D of three layers");
+    let params = SearchParams {
+        alpha: 0.4,
+        patience: 2,
+    };
+    for mode in MODES {
+        let mut search = new_search(mode, params, s.evaluator.num_layers());
+        let mut modules_moved = std::collections::HashSet::new();
+        run_to_end(search.as_mut(), &mut s.evaluator, |e| {
+            if let SearchEvent::Candidate(c) = e {
+                assert_eq!(
+                    c.matrix.intersection(&universe),
+                    c.matrix,
+                    "{mode}: {} has a cell the adapters do not share",
+                    c.matrix
+                );
+                if let Move::DropCell(_, m) | Move::AddCell(_, m) = c.mv {
+                    modules_moved.insert(m);
+                }
+            }
+        })
+        .unwrap();
+        if matches!(mode, SearchMode::Cells { .. } | SearchMode::Refine) {
+            // The decoder-only modules (U, D) are moved like the others.
+            assert!(
+                modules_moved.contains(&Module::D) || modules_moved.contains(&Module::U),
+                "{mode}: {modules_moved:?}"
+            );
+        }
+    }
+}
+
+/// `--drops absolute` keeps the reference decoder search's rules in every mode: the start is
+/// never best, and a walk with a beam of one is still the paper's search.
+#[test]
+fn absolute_drops_keep_their_rules_in_every_mode() {
+    let kit = common::tiny_kit(3);
+    let mut s = Session::load(kit.inputs(false), &Device::Cpu).unwrap();
+    s.evaluator.drops = gms::gms::score::Drops::Absolute;
+    let params = SearchParams {
+        alpha: 0.4,
+        patience: 2,
+    };
+    let n = s.evaluator.num_layers();
+    let mut paper = GreedySearch::new(params, n);
+    paper.run(&mut s.evaluator, |_| {}).unwrap();
+    for mode in MODES {
+        let mut search = new_search(mode, params, n);
+        run_to_end(search.as_mut(), &mut s.evaluator, |_| {}).unwrap();
+        let trace = search.trace();
+        assert!(!trace[0].improved, "{mode}: the start is never best");
+        assert_ne!(
+            search.answer().unwrap().mv,
+            Move::Start,
+            "{mode}: the answer is a step's"
+        );
+    }
+    let mut beam = new_search(SearchMode::Beam { width: 1 }, params, n);
+    run_to_end(beam.as_mut(), &mut s.evaluator, |_| {}).unwrap();
+    assert_eq!(beam.trace(), paper.trace());
+}
+
+/// The journal records the mode and the signal; a resume replays that search exactly (nothing
+/// scored again) and refuses another mode.
+#[test]
+fn a_journaled_search_of_any_mode_resumes_in_its_mode() {
+    let kit = common::tiny_kit(3);
+    let dir = kit.dir.path();
+    let p = |p: &std::path::Path| p.display().to_string();
+    let (out, journal) = (dir.join("beam.json"), dir.join("beam.journal.jsonl"));
+    let args = vec![
+        "search".to_string(),
+        "--victim".into(),
+        p(&kit.victim),
+        "--proxy".into(),
+        p(&kit.proxy),
+        "--clean".into(),
+        p(&kit.clean),
+        "--suspect".into(),
+        p(&kit.suspect),
+        "--patience".into(),
+        "2".into(),
+        "--device".into(),
+        "cpu".into(),
+        "--mode".into(),
+        "beam".into(),
+        "--beam".into(),
+        "2".into(),
+        "--out".into(),
+        p(&out),
+        "--journal".into(),
+        p(&journal),
+    ];
+    let run = |args: &[String]| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        common::gms(&args)
+    };
+    let (ok, _, stderr) = run(&args);
+    assert!(ok, "{stderr}");
+    let header: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&journal)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["mode"], "beam 2");
+    assert!(
+        header.get("signal").is_none(),
+        "the paper's signal is left out"
+    );
+    let first: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+
+    let again = dir.join("again.json");
+    let resume = |extra: &[&str]| {
+        let mut a = vec![
+            "search".to_string(),
+            "--resume".into(),
+            p(&journal),
+            "--device".into(),
+            "cpu".into(),
+            "--json".into(),
+            "--out".into(),
+            p(&again),
+        ];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        run(&a)
+    };
+    let (ok, stdout, stderr) = resume(&[]);
+    assert!(ok, "{stderr}");
+    let resumed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&again).unwrap()).unwrap();
+    assert_eq!(
+        resumed["mode"],
+        serde_json::json!({"name": "beam", "width": 2})
+    );
+    for key in ["cells", "trace", "score", "evaluations"] {
+        assert_eq!(resumed[key], first[key], "{key}");
+    }
+    let journal_event: serde_json::Value = stdout
+        .lines()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["event"] == "journal")
+        .unwrap();
+    assert_eq!(journal_event["reevaluated"], 0, "{journal_event}");
+
+    let (ok, _, stderr) = resume(&["--mode", "refine"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("search mode beam 2") && stderr.contains("--mode"),
+        "{stderr}"
+    );
+}
