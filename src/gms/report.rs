@@ -210,10 +210,13 @@ pub struct SweepRow {
     pub alpha: f64,
     /// Patience of this search.
     pub patience: usize,
-    /// Substituted module types of its answer.
+    /// Substituted module types of its answer (empty when it is no product set).
     pub modules: Vec<Module>,
-    /// Substituted layers of its answer.
+    /// Substituted layers of its answer (likewise).
     pub layers: Vec<usize>,
+    /// Its answer's cells when it is no product set (the finer modes' answers); absent else.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cells: Vec<(usize, Module)>,
     /// Its answer on the proxy sets.
     pub proxy: ProxyMetrics,
     /// Its answer's score under this α.
