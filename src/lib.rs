@@ -2,7 +2,7 @@
 //!
 //! Data flows `data` → `model` → `gms` (proxy sets, score, evaluator, search, report) →
 //! `export`; the CLI and the TUI are thin front ends over the same search worker. A module
-//! imports only from layers to its left; `train` and `bench` sit beside `gms`; `error`,
+//! imports only from layers to its left; `train`, `bench` and `efficacy` sit beside `gms`; `error`,
 //! `device` and `atomic` are leaves (README.md, "Layout").
 
 pub mod atomic;
@@ -11,6 +11,7 @@ pub mod cli;
 pub mod data;
 pub mod demo;
 pub mod device;
+pub mod efficacy;
 pub mod error;
 pub mod export;
 pub mod gms;

@@ -73,8 +73,10 @@ fn a_purified_model_does_not_inherit_the_victims_training_record() {
             origin: Origin::Manual,
             alpha: 0.4,
             patience: 5,
+            mode: Default::default(),
             trace: &[],
             evaluations: 1,
+            suspect_signal: None,
         },
     )
     .unwrap();

@@ -55,6 +55,8 @@ impl Bench {
             move || Session::load(inputs, &Device::Cpu),
             WorkerOptions {
                 params,
+                mode: Default::default(),
+                signal: Default::default(),
                 running: false,
                 test_at_end: true,
             },
@@ -325,6 +327,57 @@ fn alpha_or_patience_after_the_end_runs_to_the_end_again() {
     );
     b.wait_finished();
     assert!(b.app.finished.is_some());
+}
+
+/// Issue 11: `m` switches the search mode like an α change: the search restarts in the new
+/// mode (replaying what the cache answers), the status line names it, and a strategy written
+/// afterwards records it.
+#[test]
+fn m_switches_the_search_mode_and_the_strategy_records_it() {
+    let kit = common::tiny_kit(4);
+    let out = tempfile::tempdir().unwrap();
+    let mut b = Bench::start(&kit, true, params(0.4, 2), out.path().to_path_buf());
+    b.run_to_end();
+    assert!(lines(&b.screen(120, 36))[0].contains("mode paper"));
+    b.key(KeyCode::Char('m'));
+    b.pump_until(|_, e| matches!(e, WorkerEvent::Restarted { .. }));
+    assert!(
+        b.message().contains("cells (from paper)") && b.message().contains("replaying"),
+        "{}",
+        b.message()
+    );
+    b.wait_finished();
+    let header = lines(&b.screen(120, 36))[0].clone();
+    assert!(header.contains("mode cells (from paper)"), "{header}");
+    // The paper's steps replay from the cache first; the cell walk goes on from its answer.
+    assert!(
+        b.app.steps.iter().any(|s| matches!(
+            s.point.mv,
+            gms::gms::search::Move::DropCell(..)
+                | gms::gms::search::Move::AddCell(..)
+                | gms::gms::search::Move::ReturnToBest
+        )),
+        "{:?}",
+        b.app.steps.iter().map(|s| s.point.mv).collect::<Vec<_>>()
+    );
+    b.key(KeyCode::Char('w'));
+    b.pump_until(|_, e| matches!(e, WorkerEvent::Exported { .. }));
+    let json = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .expect("a strategy JSON was written");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    assert_eq!(
+        report["mode"],
+        serde_json::json!({"name": "cells", "from": "paper"})
+    );
+    assert!(
+        report["suspect_signal"].is_object(),
+        "{}",
+        report["suspect_signal"]
+    );
 }
 
 /// Issue 9 §1: `a` while the search runs no longer freezes it: sweep and search take turns.
@@ -819,7 +872,6 @@ fn recorded_search(kit: &common::TinyKit, journal: &std::path::Path) -> App {
     let plan = worker::JournalPlan {
         path: journal.to_path_buf(),
         resume: None,
-        mode: None,
     };
     let out = journal.parent().unwrap().join("export");
     let mut b = Bench::start_journaled(kit, true, params(0.4, 2), out, Some(plan));
@@ -1009,7 +1061,6 @@ fn tui_resume_continues_a_recorded_search() {
     let plan = worker::JournalPlan {
         path: journal.clone(),
         resume: None,
-        mode: None,
     };
     let mut b =
         Bench::start_journaled(&kit, true, params(0.4, 2), dir.path().join("x"), Some(plan));
@@ -1022,7 +1073,6 @@ fn tui_resume_continues_a_recorded_search() {
     let plan = worker::JournalPlan {
         path: journal.clone(),
         resume: Some(gms::gms::journal::Journal::read(&journal).unwrap()),
-        mode: None,
     };
     let mut r =
         Bench::start_journaled(&kit, true, params(0.4, 2), dir.path().join("x"), Some(plan));

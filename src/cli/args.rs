@@ -1,8 +1,10 @@
 //! Argument groups shared by several subcommands.
 
+use crate::gms::modes::{CellsStart, SearchMode};
 use crate::gms::score::Drops;
 use crate::gms::search::SearchParams;
 use crate::gms::session::SearchInputs;
+use crate::gms::signal::Signal;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -127,6 +129,114 @@ impl ParamArgs {
         match self.drops {
             DropsArg::Relative => Drops::Relative,
             DropsArg::Absolute => Drops::Absolute,
+        }
+    }
+}
+
+/// The search mode and the proxy-set signal (`search`, `tui`, `bench --efficacy` lists them).
+#[derive(Debug, Clone, Args)]
+pub struct ModeArgs {
+    /// Search mode: `paper` (the paper's product-set greedy), `cells` (single-cell greedy),
+    /// `beam` (product-set moves with a beam of --beam states), or `refine` (the cell greedy
+    /// from the paper's answer, never worse than it on either proxy set).
+    #[arg(long, value_enum, default_value_t = ModeName::Paper)]
+    pub mode: ModeName,
+    /// Beam width of `--mode beam`.
+    #[arg(long, value_name = "K", default_value_t = crate::gms::modes::DEFAULT_BEAM_WIDTH)]
+    pub beam: usize,
+    /// Where `--mode cells` starts: the paper's answer or the full substitution.
+    #[arg(long, value_enum, default_value_t = CellsFrom::Paper)]
+    pub cells_from: CellsFrom,
+    /// Proxy-set rows the score uses: `paper` (as given) or `filtered` (without the rows the
+    /// proxy model shows to blur it; docs/algorithm.md §Suspect signal).
+    #[arg(long, value_enum, default_value_t = SignalName::Paper)]
+    pub signal: SignalName,
+}
+
+/// `--mode` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModeName {
+    /// The paper's search.
+    Paper,
+    /// Single-cell greedy.
+    Cells,
+    /// Product-set beam.
+    Beam,
+    /// Cell greedy from the paper's answer, never below it.
+    Refine,
+}
+
+/// `--cells-from` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CellsFrom {
+    /// After the paper's search, from its answer.
+    Paper,
+    /// From the full substitution.
+    Full,
+}
+
+/// `--signal` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SignalName {
+    /// The proxy sets as given.
+    Paper,
+    /// Filtered by the proxy model's predictions.
+    Filtered,
+}
+
+impl ModeArgs {
+    /// The validated mode.
+    pub fn mode(&self) -> crate::Result<SearchMode> {
+        match self.mode {
+            ModeName::Paper => Ok(SearchMode::Paper),
+            ModeName::Cells => Ok(SearchMode::Cells {
+                from: match self.cells_from {
+                    CellsFrom::Paper => CellsStart::Paper,
+                    CellsFrom::Full => CellsStart::Full,
+                },
+            }),
+            ModeName::Beam => SearchMode::Beam { width: self.beam }.validated(),
+            ModeName::Refine => Ok(SearchMode::Refine),
+        }
+    }
+
+    /// The mode and signal of a search, or of the resumed search `resume` recorded: a
+    /// resume keeps the journal's (like its α and patience); a mode or signal given other
+    /// than the default must be the journal's.
+    pub fn resolve(
+        &self,
+        resume: Option<&crate::gms::journal::Journal>,
+    ) -> crate::Result<(SearchMode, Signal)> {
+        let (mode, signal) = (self.mode()?, self.signal());
+        let Some(journal) = resume else {
+            return Ok((mode, signal));
+        };
+        let bad = |problem: String| {
+            crate::GmsError::bad_file(
+                &journal.path,
+                problem,
+                "drop --mode/--signal to resume the recorded search, or start a new search",
+            )
+        };
+        let (_, recorded_signal, recorded_mode) = journal.modes()?;
+        if mode != SearchMode::Paper && mode != recorded_mode {
+            return Err(bad(format!(
+                "recorded with search mode {recorded_mode}, not {mode}"
+            )));
+        }
+        if signal != Signal::Paper && signal != recorded_signal {
+            return Err(bad(format!(
+                "recorded with signal {recorded_signal}, not {signal}"
+            )));
+        }
+        Ok((recorded_mode, recorded_signal))
+    }
+
+    /// The signal.
+    pub fn signal(&self) -> Signal {
+        match self.signal {
+            SignalName::Paper => Signal::Paper,
+            SignalName::Filtered => Signal::Filtered,
         }
     }
 }

@@ -1,4 +1,5 @@
-//! `gms bench`: time the benchmark kit's search and write BENCHMARKS.md.
+//! `gms bench`: time the benchmark kit's search and write BENCHMARKS.md; with `--efficacy`,
+//! run every search mode on every kit found and write EFFICACY.md.
 //!
 //! Speed targets live here, not in timed tests. The search runs three ways — with the layer
 //! cache and early abandonment, with the layer cache only, with neither — and must find the
@@ -20,6 +21,8 @@ use crate::bench::{
     self, Kit, LlmKit, SearchTiming, CONFIGURATIONS, GOLDEN_MODELS, GOLDEN_TOLERANCE,
 };
 use crate::device::open_device;
+use crate::efficacy::{self, EfficacyKit, KitEntry};
+use crate::gms::modes::SearchMode;
 use crate::gms::search::SearchParams;
 use crate::model::decoder_folder::WeightStorage;
 use anyhow::bail;
@@ -52,6 +55,26 @@ pub struct BenchCmd {
     /// Instead: check the kit's models against the golden logits on the device.
     #[arg(long, conflicts_with_all = ["large", "quick"])]
     golden: bool,
+    /// Instead: run every search mode, with the paper's and the filtered proxy-set signal, on
+    /// the embedded demo and every kit found, score the answers on their test sets, and write
+    /// the table to --efficacy-out.
+    #[arg(long, conflicts_with_all = ["large", "quick", "golden", "llm", "llm_shape"])]
+    efficacy: bool,
+    /// Efficacy: also run the LLM kit (--llm-kit, assembled under --llm-models). Opt-in: a
+    /// full evaluation of its LoRA pair takes about 30 s on 2 CPU cores, and the report
+    /// scores hundreds of strategies per kit.
+    #[arg(long, requires = "efficacy")]
+    efficacy_llm: bool,
+    /// Efficacy report file.
+    #[arg(long, value_name = "FILE", default_value = "EFFICACY.md")]
+    efficacy_out: PathBuf,
+    /// Beam width of the efficacy report's beam mode.
+    #[arg(long, value_name = "K", default_value_t = crate::gms::modes::DEFAULT_BEAM_WIDTH)]
+    beam: usize,
+    /// Efficacy: run only the kits whose name contains this text; prints the report, writes
+    /// nothing.
+    #[arg(long, value_name = "TEXT", requires = "efficacy")]
+    only: Option<String>,
     /// Instead: time the full greedy walk (every step until nothing is left to drop) on the
     /// pair DIR/victim + DIR/proxy (e.g. BERT-large shaped, from `gms gen-model`) with the
     /// kit's proxy sets; prints, writes nothing.
@@ -92,6 +115,9 @@ impl BenchCmd {
     /// Runs the chosen benchmark and prints (and for the full run, writes) its results.
     pub fn run(self) -> anyhow::Result<()> {
         let device = open_device(&self.device)?;
+        if self.efficacy {
+            return self.efficacy(&device);
+        }
         if self.llm || self.llm_shape.is_some() {
             let kit = LlmKit::open(&self.llm_kit, &self.llm_models)?;
             return match &self.llm_shape {
@@ -219,6 +245,160 @@ impl BenchCmd {
             );
         }
         Ok(())
+    }
+
+    /// The efficacy report over the demo, the encoder kit (when present) and the LLM kit's
+    /// hook.
+    fn efficacy(&self, device: &Device) -> anyhow::Result<()> {
+        let params =
+            SearchParams::validated(crate::gms::DEFAULT_ALPHA, crate::gms::DEFAULT_PATIENCE)?;
+        SearchMode::Beam { width: self.beam }.validated()?;
+        let mut entries = vec![KitEntry::Run(EfficacyKit {
+            name: "Demo".into(),
+            about: "The embedded demo: a 6-layer BERT (hidden 64) BadNet victim and its proxy \
+                    (README §The demo)"
+                .into(),
+            inputs: crate::demo::inputs()?,
+            // The demo carries no training set to sample from.
+            large_clean: None,
+        })];
+        match Kit::open(&self.kit, &self.models) {
+            Ok(kit) => {
+                kit.assemble()?;
+                for victim in efficacy::ENCODER_VICTIMS {
+                    let sets = self.encoder_proxy_sets(&kit, victim.1, device)?;
+                    let mut entry = efficacy::encoder_kit(&kit, victim, &sets);
+                    entry.large_clean = Some(self.large_clean_sample(&kit, victim.1)?);
+                    entries.push(KitEntry::Run(entry));
+                }
+            }
+            Err(e) => entries.push(KitEntry::Skipped {
+                name: "Encoder kit".into(),
+                why: e.to_string(),
+            }),
+        }
+        let llm_name = "SST-2 BadNet, LoRA decoder (LLM kit)".to_string();
+        if !self.efficacy_llm {
+            entries.push(KitEntry::Skipped {
+                name: llm_name,
+                why: "opt-in with `--efficacy-llm` (a full evaluation of its LoRA pair takes \
+                      about 30 s on 2 CPU cores; the report's runs score hundreds of strategies)"
+                    .into(),
+            });
+        } else {
+            match LlmKit::open(&self.llm_kit, &self.llm_models) {
+                Ok(llm) => {
+                    llm.assemble()?;
+                    entries.push(KitEntry::Run(efficacy::llm_kit(
+                        &llm,
+                        &self.kit.join("data/sst2"),
+                    )));
+                }
+                Err(e) => entries.push(KitEntry::Skipped {
+                    name: llm_name,
+                    why: e.to_string(),
+                }),
+            }
+        }
+        let runs = efficacy::runs(self.beam);
+        let mut results = Vec::new();
+        let mut skipped = Vec::new();
+        for entry in entries {
+            match entry {
+                KitEntry::Run(kit) => {
+                    if self
+                        .only
+                        .as_ref()
+                        .is_some_and(|o| !kit.name.contains(o.as_str()))
+                    {
+                        continue;
+                    }
+                    eprintln!("{}: {} runs", kit.name, runs.len());
+                    results.push(efficacy::run_kit(&kit, device, params, &runs, |line| {
+                        eprintln!("  {line}")
+                    })?);
+                }
+                KitEntry::Skipped { name, why } => {
+                    eprintln!("{name}: skipped ({why})");
+                    skipped.push((name, why));
+                }
+            }
+        }
+        let report = efficacy::report(
+            &results,
+            &skipped,
+            &bench::machine(device),
+            params,
+            "cargo run --release -- bench --efficacy",
+        );
+        println!("{report}");
+        if self.only.is_none() {
+            crate::atomic::write_file(&self.efficacy_out, report.as_bytes())?;
+            println!("wrote {}", self.efficacy_out.display());
+        }
+        Ok(())
+    }
+
+    /// A random sample of [`efficacy::LARGE_CLEAN_ROWS`] rows of `victim`'s training set
+    /// (seed 42, as `gms proxy-sets --clean-size` draws it), written once under `--models`.
+    fn large_clean_sample(&self, kit: &Kit, victim: &str) -> anyhow::Result<PathBuf> {
+        let file = kit
+            .models
+            .join("proxysets")
+            .join(victim)
+            .join(format!("clean-{}.jsonl", efficacy::LARGE_CLEAN_ROWS));
+        if !file.is_file() {
+            let train = crate::data::Dataset::read(&Self::training_set(kit, victim))?;
+            let (clean, _) =
+                crate::gms::proxy_sets::sample_clean(&train, efficacy::LARGE_CLEAN_ROWS, 42);
+            if let Some(dir) = file.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| crate::GmsError::output(dir, e))?;
+            }
+            clean.write_jsonl(&file)?;
+        }
+        Ok(file)
+    }
+
+    /// The encoder kit's training set of `victim` (`sst2_badnet` → `train_badnet.json`).
+    fn training_set(kit: &Kit, victim: &str) -> PathBuf {
+        let attack = victim.strip_prefix("sst2_").unwrap_or(victim);
+        kit.dir.join(format!("data/sst2/train_{attack}.json"))
+    }
+
+    /// The kit's proxy sets for `victim`, or — when the kit has none — ones built from the
+    /// victim's training set under `--models` (as `gms proxy-sets` would, seed 42).
+    fn encoder_proxy_sets(
+        &self,
+        kit: &Kit,
+        victim: &str,
+        device: &Device,
+    ) -> anyhow::Result<PathBuf> {
+        let given = kit.dir.join("proxysets").join(victim);
+        if given.join("clean.jsonl").is_file() && given.join("suspect.jsonl").is_file() {
+            return Ok(given);
+        }
+        let built = kit.models.join("proxysets").join(victim);
+        if built.join("clean.jsonl").is_file() && built.join("suspect.jsonl").is_file() {
+            return Ok(built);
+        }
+        let train = Self::training_set(kit, victim);
+        eprintln!(
+            "{victim}: the kit has no proxy sets; building them from {}",
+            train.display()
+        );
+        let train = crate::data::Dataset::read(&train)?;
+        super::proxy_sets::write_proxy_sets(
+            &kit.models.join(victim),
+            &train,
+            &built,
+            (
+                crate::gms::proxy_sets::DEFAULT_SIZE,
+                crate::gms::proxy_sets::DEFAULT_SIZE,
+            ),
+            42,
+            device,
+        )?;
+        Ok(built)
     }
 
     /// The LLM kit's search (layer cache and abandonment on), written into its section.

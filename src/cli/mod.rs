@@ -18,7 +18,7 @@ mod tui;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-pub use args::{ParamArgs, SessionArgs};
+pub use args::{ModeArgs, ParamArgs, SessionArgs};
 
 /// gms — remove backdoors from fine-tuned transformer classifiers by Guided Module Substitution.
 #[derive(Debug, Parser)]

@@ -71,12 +71,14 @@ impl ReportCmd {
             return Ok(());
         }
         println!(
-            "{}: {} · {} layers · α {} · patience {} · {} on {}",
+            "{}: {} · {} layers · α {} · patience {} · mode {} · signal {} · {} on {}",
             self.journal.display(),
             h.architecture,
             h.num_layers,
             h.alpha,
             h.patience,
+            h.mode.as_deref().unwrap_or("paper"),
+            h.signal.as_deref().unwrap_or("paper"),
             h.dtype,
             h.device
         );
@@ -93,7 +95,7 @@ impl ReportCmd {
             evaluations.complete,
             evaluations.abandoned
         );
-        println!("step  move        cells  acc     asr     score");
+        println!("step  move          cells  acc     asr     score");
         for e in &trace {
             if let Entry::Step {
                 step,
@@ -106,7 +108,7 @@ impl ReportCmd {
             } = e
             {
                 println!(
-                    "{step:>4}  {mv:<10}  {:>5}  {:.4}  {:.4}  {score:.4}{}",
+                    "{step:>4}  {mv:<12}  {:>5}  {:.4}  {:.4}  {score:.4}{}",
                     cells.len(),
                     counts.acc(),
                     counts.asr(),

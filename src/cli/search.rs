@@ -1,17 +1,20 @@
-//! `gms search`: the paper's search, headless.
+//! `gms search`: a search (the paper's by default, or a finer mode), headless.
 
-use super::args::{ParamArgs, SessionArgs};
+use super::args::{ModeArgs, ParamArgs, SessionArgs};
 use crate::device::open_device;
 use crate::error::{ClassedError, ErrorClass};
 use crate::gms::journal::Journal;
+use crate::gms::modes::SearchMode;
 use crate::gms::search::SearchEvent;
 use crate::gms::search::SearchParams;
 use crate::gms::session::{SearchInputs, Session};
+use crate::gms::signal::{Signal, WarningKind};
 use crate::gms::worker::JournalPlan;
 use crate::gms::worker::{self, Command, WorkerEvent, WorkerOptions};
 use anyhow::{bail, Context};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -22,6 +25,8 @@ pub struct SearchCmd {
     session: SessionArgs,
     #[command(flatten)]
     params: ParamArgs,
+    #[command(flatten)]
+    modes: ModeArgs,
     /// Where to write the strategy JSON.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
@@ -29,7 +34,8 @@ pub struct SearchCmd {
     /// adapters the purified adapter folder.
     #[arg(long, value_name = "DIR")]
     out_model: Option<PathBuf>,
-    /// Print one JSON event per line on stdout (baseline, candidate, step, finished, test, written).
+    /// Print one JSON event per line on stdout (baseline, signal, candidate, step, finished,
+    /// test, written).
     #[arg(long)]
     json: bool,
     /// Search the embedded demo (victim, proxy, proxy sets and test sets) instead of given inputs.
@@ -69,6 +75,7 @@ impl SearchCmd {
             Some(j) if !self.demo && !self.session.any_given() => j.header.inputs.search_inputs(),
             _ => self.inputs()?,
         };
+        let (mode, signal) = self.modes.resolve(resume.as_ref())?;
         let journal = JournalPlan {
             path: match (&self.resume, &self.journal) {
                 (Some(r), _) => r.clone(),
@@ -76,7 +83,6 @@ impl SearchCmd {
                 (None, None) => crate::gms::journal::default_path(&self.out),
             },
             resume,
-            mode: None,
         };
         if let Some(dir) = &self.out_model {
             // The writer's own check, made before the search rather than after it.
@@ -85,11 +91,13 @@ impl SearchCmd {
         let device = open_device(&self.session.device)?;
         let dtype = self.session.dtype.dtype();
         let drops = self.params.drops();
-        let mut progress = Progress::new(&self);
+        let mut progress = Progress::new(&self, mode, signal);
         let mut handle = worker::spawn_journaled(
             move || Session::load_scoring(inputs, &device, dtype, drops),
             WorkerOptions {
                 params,
+                mode,
+                signal,
                 running: true,
                 test_at_end: true,
             },
@@ -159,10 +167,15 @@ struct Progress<'a> {
     lines: Vec<String>,
     best_score: f64,
     failure: Option<ClassedError>,
+    /// Which suspect-signal warnings were printed, so each shows once.
+    warned: HashSet<WarningKind>,
+    /// The search's mode and signal (a resume's are the journal's).
+    mode: SearchMode,
+    signal: Signal,
 }
 
 impl<'a> Progress<'a> {
-    fn new(cmd: &'a SearchCmd) -> Progress<'a> {
+    fn new(cmd: &'a SearchCmd, mode: SearchMode, signal: Signal) -> Progress<'a> {
         let bar = ProgressBar::new_spinner();
         bar.set_style(
             ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}").expect("valid template"),
@@ -176,6 +189,9 @@ impl<'a> Progress<'a> {
             lines: Vec::new(),
             best_score: f64::NAN,
             failure: None,
+            warned: HashSet::new(),
+            mode,
+            signal,
         }
     }
 
@@ -203,12 +219,26 @@ impl<'a> Progress<'a> {
                     "victim on the proxy sets: acc {:.4}  asr {:.4}  ({device})",
                     baseline.acc, baseline.asr
                 ));
+                self.lines
+                    .push(format!("mode: {}  signal: {}", self.mode, self.signal));
                 self.bar.set_message("scoring the full substitution");
                 None
             }
             WorkerEvent::Search(e) => {
                 self.cmd.emit(e);
                 self.search(e)
+            }
+            WorkerEvent::Signal(signal) => {
+                let mut line = serde_json::to_value(signal).expect("the report serializes");
+                line["event"] = "signal".into();
+                self.cmd.emit(&line);
+                // A warning goes to stderr even with --json: it is for the person running it.
+                for w in &signal.warnings {
+                    if self.warned.insert(w.kind) {
+                        self.bar.suspend(|| eprintln!("warning: {}", w.text));
+                    }
+                }
+                None
             }
             WorkerEvent::FinalTest { test } => {
                 self.cmd.emit(
@@ -279,7 +309,7 @@ impl<'a> Progress<'a> {
                     self.best_score = m.score;
                 }
                 self.progress(format!(
-                    "step {:>2}  {:<10} acc {:.4}  asr {:.4}  score {:.4}{}",
+                    "step {:>2}  {:<12} acc {:.4}  asr {:.4}  score {:.4}{}",
                     s.step,
                     s.point.mv.to_string(),
                     m.acc,

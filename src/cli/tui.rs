@@ -1,6 +1,6 @@
 //! `gms tui` (and plain `gms`): the interactive workbench.
 
-use super::args::{ParamArgs, SessionArgs};
+use super::args::{ModeArgs, ParamArgs, SessionArgs};
 use crate::gms::session::SearchInputs;
 use crate::tui::TuiOptions;
 use clap::{Args, FromArgMatches};
@@ -20,6 +20,8 @@ pub struct TuiCmd {
     demo: bool,
     #[command(flatten)]
     params: ParamArgs,
+    #[command(flatten)]
+    modes: ModeArgs,
     /// Where `w` (strategy JSON), `W` (purified model) and the search journal write.
     #[arg(long, value_name = "DIR", default_value = "gms-export")]
     export_dir: PathBuf,
@@ -85,17 +87,16 @@ impl TuiCmd {
                 self.export_dir.join(format!("search-{secs}.journal.jsonl"))
             }
         };
-        let journal = crate::gms::worker::JournalPlan {
-            path,
-            resume,
-            mode: None,
-        };
+        let (mode, signal) = self.modes.resolve(resume.as_ref())?;
+        let journal = crate::gms::worker::JournalPlan { path, resume };
         crate::tui::run(TuiOptions {
             inputs,
             device: self.session.device,
             dtype: self.session.dtype.dtype(),
             drops: self.params.drops(),
             params,
+            mode,
+            signal,
             export_dir: self.export_dir,
             log_file: self
                 .log
@@ -125,12 +126,15 @@ impl TuiCmd {
             _ => candle_core::DType::F32,
         };
         let (alpha, patience) = journal.last_params();
+        let (_, signal, mode) = journal.modes()?;
         crate::tui::run(TuiOptions {
             inputs: h.inputs.search_inputs(),
             device: self.session.device,
             dtype,
             drops: h.drops,
             params: crate::gms::SearchParams::validated(alpha, patience)?,
+            mode,
+            signal,
             export_dir: self.export_dir,
             log_file: self
                 .log

@@ -159,7 +159,17 @@ mod tests {
         let json = |p: &Path| -> serde_json::Value {
             serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
         };
-        assert_eq!(json(&again), json(&old), "the JSON spelling is unchanged");
+        // Written back, it gains only the fields added since: the mode it was found by (all
+        // older files come from the paper's search) and the suspect-signal check it lacks.
+        let mut want = json(&old);
+        want["mode"] = serde_json::json!({"name": "paper"});
+        want["suspect_signal"] = serde_json::Value::Null;
+        assert_eq!(
+            json(&again),
+            want,
+            "the JSON spelling is otherwise unchanged"
+        );
+        assert_eq!(report.mode, crate::gms::modes::SearchMode::Paper);
 
         let manual = WRITTEN_BEFORE.replace("\"greedy\"", "\"manual\"");
         std::fs::write(&old, manual).unwrap();

@@ -581,6 +581,27 @@ impl Evaluator {
         Ok(correct)
     }
 
+    /// Each row's prediction under the `matrix` view, in the file order of `set`'s rows.
+    pub fn predictions(&self, matrix: &SubstitutionMatrix, set: &EncodedSet) -> Result<Vec<u32>> {
+        file_order(set, self.pair.set_logits(matrix, set)?)
+    }
+
+    /// Each row's prediction by the proxy model itself (its own embeddings and head; `set`
+    /// encoded with its tokenizer), in file order.
+    pub fn proxy_predictions(&self, set: &EncodedSet) -> Result<Vec<u32>> {
+        file_order(set, self.pair.donor_logits(set)?)
+    }
+
+    /// An evaluator over the same victim and proxy, scoring other proxy sets (what
+    /// `--signal filtered` searches with); the cache starts empty, the settings are kept.
+    pub fn with_sets(&self, clean: EncodedSet, suspect: EncodedSet) -> Result<Evaluator> {
+        let mut ev = self.pair.with_sets(clean, suspect)?;
+        ev.layer_cache = self.layer_cache;
+        ev.abandonment = self.abandonment;
+        ev.drops = self.drops;
+        Ok(ev)
+    }
+
     fn embed_all(&self) -> Result<LayerStates> {
         let n = self.num_layers();
         self.sets
@@ -707,6 +728,11 @@ trait Pair: Send + Sync {
     ) -> Result<Vec<(usize, Vec<Option<Tensor>>)>>;
     /// Logits of every batch of `set` under the `matrix` view (a full forward pass).
     fn set_logits(&self, matrix: &SubstitutionMatrix, set: &EncodedSet) -> Result<Vec<Tensor>>;
+    /// Logits of every batch of `set` by the donor itself: its own embeddings, layers and
+    /// head (`set` encoded with the donor's tokenizer).
+    fn donor_logits(&self, set: &EncodedSet) -> Result<Vec<Tensor>>;
+    /// A new evaluator over the same two models and other proxy sets.
+    fn with_sets(&self, clean: EncodedSet, suspect: EncodedSet) -> Result<Evaluator>;
     /// Whether it holds models (a [`Recorded`] pair answers from the cache only).
     fn computes(&self) -> bool {
         true
@@ -775,6 +801,14 @@ impl Pair for Recorded {
     }
 
     fn set_logits(&self, _: &SubstitutionMatrix, _: &EncodedSet) -> Result<Vec<Tensor>> {
+        Err(self.not_recorded())
+    }
+
+    fn donor_logits(&self, _: &EncodedSet) -> Result<Vec<Tensor>> {
+        Err(self.not_recorded())
+    }
+
+    fn with_sets(&self, _: EncodedSet, _: EncodedSet) -> Result<Evaluator> {
         Err(self.not_recorded())
     }
 
@@ -887,6 +921,25 @@ impl<M: LayeredClassifier> Pair for ModelPair<M> {
     fn set_logits(&self, matrix: &SubstitutionMatrix, set: &EncodedSet) -> Result<Vec<Tensor>> {
         self.victim.view(&self.donor, matrix).set_logits(set)
     }
+
+    fn donor_logits(&self, set: &EncodedSet) -> Result<Vec<Tensor>> {
+        self.donor.set_logits(set)
+    }
+
+    fn with_sets(&self, clean: EncodedSet, suspect: EncodedSet) -> Result<Evaluator> {
+        Evaluator::new(self.victim.clone(), self.donor.clone(), clean, suspect)
+    }
+}
+
+/// Predictions from per-batch logits, put back in the set's file order.
+fn file_order(set: &EncodedSet, logits: Vec<Tensor>) -> Result<Vec<u32>> {
+    let mut out = vec![0; set.len];
+    for (batch, logits) in set.batches.iter().zip(logits) {
+        for (&r, p) in batch.rows.iter().zip(argmax_rows(&logits)?) {
+            out[r] = p;
+        }
+    }
+    Ok(out)
 }
 
 impl Record {

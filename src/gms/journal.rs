@@ -10,9 +10,11 @@
 
 use crate::error::{GmsError, Result};
 use crate::gms::evaluator::{Evaluator, RecordedPair, RecordedResult};
+use crate::gms::modes::SearchMode;
 use crate::gms::report::ReportInputs;
 use crate::gms::score::{Counts, Drops};
 use crate::gms::search::{Move, StopReason};
+use crate::gms::signal::Signal;
 use crate::model::config::MAX_LAYERS;
 use crate::model::{ModelArchitecture, Module, SubstitutionMatrix};
 use serde::{Deserialize, Serialize};
@@ -43,7 +45,8 @@ pub struct Header {
     pub alpha: f64,
     /// Patience the search started with.
     pub patience: usize,
-    /// Search mode, when the search has several (absent: the paper's greedy search).
+    /// The search mode as reports name it (`cells (from paper)`, `beam 4`, `refine`;
+    /// absent: the paper's greedy search). A resume runs the same mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
     /// How the score measures drops (absent: relative, the paper's).
@@ -54,6 +57,10 @@ pub struct Header {
     /// be computed without the models (`gms tui --open`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batches: Option<[Vec<usize>; 2]>,
+    /// The proxy-set signal (`filtered`; absent: the proxy sets as given). A resume uses the
+    /// same signal: the recorded counts are over its rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
     /// Evaluation dtype (`f32`, `bf16`, `f16`).
     pub dtype: String,
     /// Compute device, in words.
@@ -264,6 +271,35 @@ impl Journal {
             }
         }
         params
+    }
+
+    /// The search mode and signal the journal was recorded with (the header's; absent means
+    /// the paper's), and the mode in force at its end (changed by later `mode` actions).
+    pub fn modes(&self) -> Result<(SearchMode, Signal, SearchMode)> {
+        let bad = |problem: String| {
+            GmsError::bad_file(
+                &self.path,
+                problem,
+                "record the search with this version of gms",
+            )
+        };
+        let mode = match &self.header.mode {
+            Some(m) => m.parse::<SearchMode>().map_err(bad)?,
+            None => SearchMode::Paper,
+        };
+        let signal = match &self.header.signal {
+            Some(s) => s.parse::<Signal>().map_err(bad)?,
+            None => Signal::Paper,
+        };
+        let mut last = mode;
+        for e in &self.entries {
+            if let Entry::Action { action, detail } = e {
+                if let (true, Some(m)) = (action == "mode", detail["mode"].as_str()) {
+                    last = m.parse::<SearchMode>().map_err(bad)?;
+                }
+            }
+        }
+        Ok((mode, signal, last))
     }
 
     /// The last α sweep the journal records, with the patience in force when it was asked

@@ -4,11 +4,13 @@
 pub mod evaluator;
 pub mod journal;
 pub mod merge;
+pub mod modes;
 pub mod proxy_sets;
 pub mod report;
 pub mod score;
 pub mod search;
 pub mod session;
+pub mod signal;
 pub mod worker;
 
 pub use evaluator::{Cutoff, EvalStats, Evaluation, Evaluator};

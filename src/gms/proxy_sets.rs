@@ -65,9 +65,7 @@ pub fn select(
     let n = train.len();
     debug_assert_eq!(scores.len(), n);
     let k = size.min(n);
-    let mut rng = StdRng::seed_from_u64(seed ^ STREAM);
-    let mut clean_rows = sample(&mut rng, n, k).into_vec();
-    clean_rows.sort_unstable();
+    let (clean, clean_rows) = sample_clean(train, k, seed);
     let mut ranked: Vec<usize> = (0..n).collect();
     ranked.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
     ranked.truncate(k);
@@ -76,12 +74,27 @@ pub fn select(
         Dataset::from_examples(train.path.with_file_name(name), examples)
     };
     Ok(ProxySets {
-        clean: pick(&clean_rows, "clean.jsonl"),
+        clean,
         suspect: pick(&ranked, "suspect.jsonl"),
         clean_rows,
         suspect_rows: ranked,
         source,
     })
+}
+
+/// D_c alone: `size` rows of `train` drawn at random (seeded; capped at its size), in file
+/// order, and their indices. A larger clean set needs no pass of the victim: `gms proxy-sets
+/// --clean-size` and the efficacy report's 2,000-row sets come from here.
+pub fn sample_clean(train: &Dataset, size: usize, seed: u64) -> (Dataset, Vec<usize>) {
+    let n = train.len();
+    let mut rng = StdRng::seed_from_u64(seed ^ STREAM);
+    let mut rows = sample(&mut rng, n, size.min(n)).into_vec();
+    rows.sort_unstable();
+    let examples = rows.iter().map(|&i| train.examples[i].clone()).collect();
+    (
+        Dataset::from_examples(train.path.with_file_name("clean.jsonl"), examples),
+        rows,
+    )
 }
 
 /// Suspicion scores of `train`'s rows: from `victim/training_dynamics.json` when it records

@@ -3,9 +3,11 @@
 //! writes it as the strategy JSON.
 
 use crate::error::Result;
+use crate::gms::modes::SearchMode;
 use crate::gms::score::Drops;
 use crate::gms::search::{Move, TraceStep};
 use crate::gms::session::{Session, TestMetrics};
+use crate::gms::signal::SuspectSignal;
 use crate::model::{Module, SubstitutionMatrix, ENCODER_MODULES};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -23,7 +25,7 @@ pub struct ProxyMetrics {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Origin {
-    /// The paper's greedy search (the report carries its trace).
+    /// A search (the report carries its trace; `mode` says which search).
     Greedy,
     /// Edited by hand in the TUI.
     Manual,
@@ -170,6 +172,9 @@ pub struct StrategyReport {
     pub alpha: f64,
     /// Patience.
     pub patience: usize,
+    /// The search mode (files written before modes existed read as `paper`).
+    #[serde(default)]
+    pub mode: SearchMode,
     /// How the score's drops were measured (absent in the first format: relative).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drops: Option<Drops>,
@@ -187,6 +192,10 @@ pub struct StrategyReport {
     pub test: Option<TestMetrics>,
     /// The victim on the test sets, when given.
     pub victim_test: Option<TestMetrics>,
+    /// The suspect-signal check (src/gms/signal.rs): whether the suspect set's ASR moved,
+    /// the proxy model alone, and warnings; `null` for files written before it existed.
+    #[serde(default)]
+    pub suspect_signal: Option<SuspectSignal>,
     /// Input paths and fingerprints.
     pub inputs: ReportInputs,
     /// The α sweep run before writing (the TUI's trade-off view); absent when none was.
@@ -201,10 +210,13 @@ pub struct SweepRow {
     pub alpha: f64,
     /// Patience of this search.
     pub patience: usize,
-    /// Substituted module types of its answer.
+    /// Substituted module types of its answer (empty when it is no product set).
     pub modules: Vec<Module>,
-    /// Substituted layers of its answer.
+    /// Substituted layers of its answer (likewise).
     pub layers: Vec<usize>,
+    /// Its answer's cells when it is no product set (the finer modes' answers); absent else.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cells: Vec<(usize, Module)>,
     /// Its answer on the proxy sets.
     pub proxy: ProxyMetrics,
     /// Its answer's score under this α.
@@ -242,10 +254,14 @@ pub struct ReportParts<'a> {
     pub alpha: f64,
     /// Patience.
     pub patience: usize,
+    /// The search mode.
+    pub mode: SearchMode,
     /// The greedy path.
     pub trace: &'a [TraceStep],
     /// Strategies scored.
     pub evaluations: usize,
+    /// The suspect-signal check, when a search ran.
+    pub suspect_signal: Option<SuspectSignal>,
 }
 
 impl StrategyReport {
@@ -274,6 +290,7 @@ impl StrategyReport {
             num_layers: parts.matrix.num_layers(),
             alpha: parts.alpha,
             patience: parts.patience,
+            mode: parts.mode,
             drops: Some(session.evaluator.drops),
             score: metrics.score,
             proxy: ProxyMetrics {
@@ -288,6 +305,7 @@ impl StrategyReport {
             evaluations: parts.evaluations,
             test,
             victim_test,
+            suspect_signal: parts.suspect_signal,
             inputs: report_inputs(session)?,
             sweep: Vec::new(),
         })

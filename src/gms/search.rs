@@ -34,6 +34,13 @@ pub enum Move {
     DropModule(Module),
     /// Stop substituting anything in this layer.
     DropLayer(usize),
+    /// Give one cell (layer, module) back to the victim (the `cells` mode, src/gms/modes).
+    DropCell(usize, Module),
+    /// Take one cell (layer, module) from the proxy again (the `cells` mode).
+    AddCell(usize, Module),
+    /// Go back to the best point so far before searching on (where the `cells` mode starts
+    /// after the paper's search).
+    ReturnToBest,
 }
 
 impl Move {
@@ -44,11 +51,14 @@ impl Move {
             Move::Start => write!(f, "start"),
             Move::DropModule(m) => write!(f, "{minus}module {m}"),
             Move::DropLayer(l) => write!(f, "{minus}layer {l}"),
+            Move::DropCell(l, m) => write!(f, "{minus}cell {l} {m}"),
+            Move::AddCell(l, m) => write!(f, "+cell {l} {m}"),
+            Move::ReturnToBest => write!(f, "back to best"),
         }
     }
 
-    /// The move in ASCII (`start`, `-module Q`, `-layer 3`), as the strategy JSON spells it
-    /// for scripts.
+    /// The move in ASCII (`start`, `-module Q`, `-layer 3`, `-cell 3 Q`, `+cell 3 Q`,
+    /// `back to best`), as the strategy JSON spells it for scripts.
     pub fn ascii(self) -> String {
         let mut s = String::new();
         self.write_with(&mut s, '-').expect("writing to a String");
@@ -68,14 +78,38 @@ impl std::str::FromStr for Move {
     type Err = String;
 
     fn from_str(text: &str) -> std::result::Result<Move, String> {
-        let unknown = || format!("unknown move \"{text}\" (expected start, -module X or -layer N)");
-        if text == "start" {
-            return Ok(Move::Start);
+        let unknown = || {
+            format!(
+                "unknown move \"{text}\" (expected start, -module X, -layer N, -cell N X, \
+                 +cell N X or back to best)"
+            )
+        };
+        match text {
+            "start" => return Ok(Move::Start),
+            "back to best" => return Ok(Move::ReturnToBest),
+            _ => {}
+        }
+        let cell = |spec: &str| -> Option<(usize, Module)> {
+            let (layer, module) = spec.split_once(' ')?;
+            let mut letters = module.chars();
+            let m = letters.next().and_then(Module::from_letter)?;
+            letters.next().is_none().then_some(())?;
+            Some((layer.parse().ok()?, m))
+        };
+        if let Some(spec) = text.strip_prefix("+cell ") {
+            return cell(spec)
+                .map(|(l, m)| Move::AddCell(l, m))
+                .ok_or_else(unknown);
         }
         let drop = text
             .strip_prefix('-')
             .or_else(|| text.strip_prefix('−'))
             .ok_or_else(unknown)?;
+        if let Some(spec) = drop.strip_prefix("cell ") {
+            return cell(spec)
+                .map(|(l, m)| Move::DropCell(l, m))
+                .ok_or_else(unknown);
+        }
         if let Some(m) = drop.strip_prefix("module ") {
             let mut letters = m.chars();
             return match (letters.next().and_then(Module::from_letter), letters.next()) {
@@ -106,6 +140,41 @@ pub struct Point {
     pub counts: Counts,
     /// Scores under the search's α.
     pub metrics: Metrics,
+}
+
+impl Point {
+    /// A point for any cell set; `modules` and `layers` describe it as
+    /// [`product_cover`] does (the finer modes visit non-product sets).
+    pub fn of_matrix(
+        mv: Move,
+        matrix: SubstitutionMatrix,
+        counts: Counts,
+        metrics: Metrics,
+    ) -> Point {
+        let (modules, layers) = product_cover(&matrix);
+        Point {
+            mv,
+            modules,
+            layers,
+            matrix,
+            counts,
+            metrics,
+        }
+    }
+}
+
+/// A cell set as `(modules, layers)`: the product set itself when it is one, else every
+/// module and every layer used somewhere (the strategy JSON's `modules` / `layers`).
+pub fn product_cover(matrix: &SubstitutionMatrix) -> (Vec<Module>, Vec<usize>) {
+    matrix.as_product().unwrap_or_else(|| {
+        let cells = matrix.cells();
+        let mut m: Vec<Module> = cells.iter().map(|c| c.1).collect();
+        m.sort();
+        m.dedup();
+        let mut l: Vec<usize> = cells.iter().map(|c| c.0).collect();
+        l.dedup();
+        (m, l)
+    })
 }
 
 /// One taken greedy step (step 0 is the initial full substitution).
@@ -511,7 +580,7 @@ impl GreedySearch {
 
 /// Where the search starts: every module of the architecture and every layer that has a cell
 /// the proxy can give (all of them, unless two adapters adapt different modules).
-fn start_sets(ev: &Evaluator) -> (Vec<Module>, Vec<usize>) {
+pub fn start_sets(ev: &Evaluator) -> (Vec<Module>, Vec<usize>) {
     let cells = ev.substitutable().cells();
     let modules = ev
         .modules()
@@ -557,12 +626,17 @@ mod tests {
             Move::Start,
             Move::DropModule(Module::F),
             Move::DropLayer(11),
+            Move::DropCell(3, Module::Q),
+            Move::AddCell(0, Module::P),
+            Move::ReturnToBest,
         ] {
             assert_eq!(mv.ascii().parse::<Move>(), Ok(mv));
             assert_eq!(mv.to_string().parse::<Move>(), Ok(mv));
         }
         assert_eq!(Move::DropModule(Module::Q).ascii(), "-module Q");
         assert_eq!(Move::DropLayer(3).to_string(), "−layer 3");
+        assert_eq!(Move::DropCell(3, Module::Q).ascii(), "-cell 3 Q");
+        assert_eq!(Move::AddCell(3, Module::Q).ascii(), "+cell 3 Q");
         for bad in [
             "",
             "stop",
@@ -571,6 +645,10 @@ mod tests {
             "-module X",
             "-layer",
             "+layer 1",
+            "-cell 3",
+            "-cell Q 3",
+            "+cell 3 QK",
+            "+module Q",
         ] {
             assert!(bad.parse::<Move>().is_err(), "{bad:?}");
         }

@@ -204,6 +204,36 @@ impl Session {
         Ok(session)
     }
 
+    /// `examples` encoded for `model` (the session's victim or proxy) with that model's own
+    /// tokenizer, on the evaluator's device, in the session's dtype.
+    pub fn encode_for(
+        &self,
+        model: &ModelSource,
+        examples: &[crate::data::Example],
+    ) -> Result<EncodedSet> {
+        let device = self.evaluator.device();
+        let set = match model {
+            ModelSource::Encoder(folder) => {
+                crate::model::tokenize::TextEncoder::load(&folder.dir, &folder.config)?
+                    .encode_set(examples, device)?
+            }
+            ModelSource::Decoder { base, adapter } => {
+                // The adapter's own tokenizer when it saved one, else the base's.
+                let dir = adapter
+                    .as_deref()
+                    .filter(|a| a.join("tokenizer.json").is_file())
+                    .unwrap_or(&base.dir);
+                crate::model::decoder_tokenize::DecoderTextEncoder::load(dir, &base.config)?
+                    .encode_set(examples, device)?
+            }
+        };
+        if self.dtype == DType::F32 {
+            Ok(set)
+        } else {
+            set.to_dtype(self.dtype)
+        }
+    }
+
     /// Whether test sets were given.
     pub fn has_test_sets(&self) -> bool {
         self.test_sets.is_some()

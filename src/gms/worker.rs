@@ -4,10 +4,12 @@
 use crate::error::{ErrorClass, GmsError, Result};
 use crate::gms::evaluator::EvalStats;
 use crate::gms::journal::{Entry, Journal, JournalWriter};
+use crate::gms::modes::{new_search, run_to_end, Search, SearchMode};
 use crate::gms::report::{Origin, ReportParts, StrategyReport, SweepRow};
 use crate::gms::score::{Baseline, Counts, Metrics};
-use crate::gms::search::{GreedySearch, Point, SearchEvent, SearchParams};
+use crate::gms::search::{Point, SearchEvent, SearchParams};
 use crate::gms::session::{Session, TestMetrics};
+use crate::gms::signal::{self, Signal, SignalMonitor, SuspectSignal};
 use crate::model::{ModelSource, Module, SubstitutionMatrix};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -26,6 +28,8 @@ pub enum Command {
     SetAlpha(f64),
     /// Change patience, replaying like [`Command::SetAlpha`].
     SetPatience(usize),
+    /// Change the search mode, replaying like [`Command::SetAlpha`].
+    SetMode(SearchMode),
     /// Score an arbitrary strategy (proxy sets, and test sets when given).
     Evaluate {
         /// Echoed back in [`WorkerEvent::Evaluated`].
@@ -86,13 +90,22 @@ pub enum WorkerEvent {
         device: String,
         /// Search parameters in force.
         params: SearchParams,
+        /// The search mode in force.
+        mode: SearchMode,
+        /// Which proxy-set rows the score uses.
+        signal: Signal,
     },
     /// A unit of search work.
     Search(SearchEvent),
-    /// The search restarted with new parameters (replaying from the cache).
+    /// The suspect-signal check ([`crate::gms::signal`]): sent once the inputs are checked,
+    /// after the first step and when the search ends. Its `warnings` are for the user.
+    Signal(SuspectSignal),
+    /// The search restarted with new parameters or another mode (replaying from the cache).
     Restarted {
         /// The new parameters.
         params: SearchParams,
+        /// The search mode now.
+        mode: SearchMode,
     },
     /// Running state changed.
     Running {
@@ -215,10 +228,9 @@ pub struct JournalStatus {
 pub struct JournalPlan {
     /// The journal file (created, or appended to when resuming).
     pub path: PathBuf,
-    /// The journal to resume from: its inputs are checked and its evaluations seed the cache.
+    /// The journal to resume from: its inputs, search mode and signal are checked and its
+    /// evaluations seed the cache.
     pub resume: Option<Journal>,
-    /// The search mode, recorded in a new journal's header.
-    pub mode: Option<String>,
 }
 
 /// A journal being written by the worker.
@@ -230,7 +242,15 @@ struct JournalSink {
 
 impl JournalSink {
     /// Checks a resumed journal against the session and seeds the cache, or starts a new one.
-    fn open(session: &mut Session, params: SearchParams, plan: JournalPlan) -> Result<JournalSink> {
+    fn open(
+        session: &mut Session,
+        options: &WorkerOptions,
+        plan: JournalPlan,
+    ) -> Result<JournalSink> {
+        let params = options.params;
+        // The header spells the paper's search and signal by leaving them out.
+        let mode = (options.mode != SearchMode::Paper).then(|| options.mode.to_string());
+        let signal = (options.signal != Signal::Paper).then(|| options.signal.to_string());
         let inputs = crate::gms::report::report_inputs(session)?;
         let dtype = session.dtype.as_str().to_string();
         let mut recorded_complete = std::collections::HashSet::new();
@@ -274,6 +294,27 @@ impl JournalSink {
                         "resume with the journal's --dtype",
                     ));
                 }
+                // Another mode or signal would be another search: its steps would not replay.
+                // The mode is the one in force at the journal's end (the workbench's `m`
+                // changes it mid-journal); the signal decides which rows the counts are over.
+                let (_, recorded_signal, recorded_mode) = journal.modes()?;
+                if recorded_mode != options.mode {
+                    return Err(GmsError::bad_file(
+                        &journal.path,
+                        format!("recorded with search mode {recorded_mode}; this search runs {}", options.mode),
+                        "resume with the journal's --mode (and --beam, --cells-from), or start a new search",
+                    ));
+                }
+                if recorded_signal != options.signal {
+                    return Err(GmsError::bad_file(
+                        &journal.path,
+                        format!(
+                            "recorded with signal {recorded_signal}; this search runs {}",
+                            options.signal
+                        ),
+                        "resume with the journal's --signal, or start a new search",
+                    ));
+                }
                 let (recorded, complete) = journal.seed(&mut session.evaluator)?;
                 status.recorded = recorded;
                 recorded_complete = complete;
@@ -301,7 +342,8 @@ impl JournalSink {
                     batches: Some(session.evaluator.batch_rows()),
                     alpha: params.alpha,
                     patience: params.patience,
-                    mode: plan.mode,
+                    mode,
+                    signal,
                     dtype,
                     device: session.device_name.clone(),
                 },
@@ -396,6 +438,10 @@ pub struct WorkerHandle {
 pub struct WorkerOptions {
     /// Initial parameters.
     pub params: SearchParams,
+    /// The search mode (src/gms/modes).
+    pub mode: SearchMode,
+    /// Which proxy-set rows the score uses (src/gms/signal.rs).
+    pub signal: Signal,
     /// Start running (else paused, waiting for Resume or Step).
     pub running: bool,
     /// Score the final best on the test sets when the search finishes.
@@ -425,13 +471,16 @@ pub fn spawn_journaled(
         .name("gms-search".into())
         .spawn(move || {
             let loaded = load().and_then(|mut session| {
+                // The signal check comes first: `--signal filtered` changes the proxy sets the
+                // journal's evaluations are recorded on.
+                let monitor = signal::prepare(&mut session, options.signal)?;
                 let sink = journal
-                    .map(|plan| JournalSink::open(&mut session, options.params, plan))
+                    .map(|plan| JournalSink::open(&mut session, &options, plan))
                     .transpose()?;
-                Ok((session, sink))
+                Ok((session, monitor, sink))
             });
             match loaded {
-                Ok((session, sink)) => {
+                Ok((session, monitor, sink)) => {
                     let mut w = Worker::new(
                         Backend::Loaded(Box::new(session)),
                         options,
@@ -439,6 +488,7 @@ pub fn spawn_journaled(
                         cmd_rx,
                         Box::new(write),
                     );
+                    w.signal = monitor;
                     w.journal = sink;
                     w.run()
                 }
@@ -478,8 +528,18 @@ pub fn spawn_opened(
             match journal.evaluator() {
                 Ok(evaluator) => {
                     let (alpha, patience) = journal.last_params();
+                    let (_, signal, mode) = match journal.modes() {
+                        Ok(m) => m,
+                        Err(e) => {
+                            let _ = ev_tx.send(error_event(&e));
+                            let _ = ev_tx.send(WorkerEvent::Stopped);
+                            return;
+                        }
+                    };
                     let options = WorkerOptions {
                         params: SearchParams { alpha, patience },
+                        mode,
+                        signal,
                         running: false,
                         test_at_end: true,
                     };
@@ -573,7 +633,8 @@ impl Backend {
 
 struct Worker {
     backend: Backend,
-    search: GreedySearch,
+    search: Box<dyn Search>,
+    signal: SignalMonitor,
     options: WorkerOptions,
     running: bool,
     stepping: bool,
@@ -604,7 +665,7 @@ struct BaselineJob {
 struct Sweep {
     alphas: Vec<f64>,
     next: usize,
-    search: Option<GreedySearch>,
+    search: Option<Box<dyn Search>>,
 }
 
 impl Worker {
@@ -615,10 +676,21 @@ impl Worker {
         commands: UnboundedReceiver<Command>,
         write: ExportWriter,
     ) -> Worker {
-        let search = GreedySearch::new(options.params, backend.evaluator().num_layers());
+        let search = new_search(
+            options.mode,
+            options.params,
+            backend.evaluator().num_layers(),
+        );
+        let signal = SignalMonitor::new(
+            options.signal,
+            backend.evaluator().baseline_counts(),
+            None,
+            None,
+        );
         Worker {
             backend,
             search,
+            signal,
             running: options.running,
             options,
             stepping: false,
@@ -657,7 +729,10 @@ impl Worker {
             drops: self.backend.evaluator().drops,
             device: self.backend.device_name(),
             params: self.options.params,
+            mode: self.options.mode,
+            signal: self.options.signal,
         });
+        self.send(WorkerEvent::Signal(self.signal.report()));
         self.send_journal_status();
         self.send(WorkerEvent::Running {
             running: self.running,
@@ -747,6 +822,15 @@ impl Worker {
     fn advance(&mut self) -> Result<()> {
         let events = self.search.advance(self.backend.evaluator_mut())?;
         self.journal(&events);
+        let mut check = false;
+        for e in &events {
+            self.signal.observe(e);
+            check |= matches!(e, SearchEvent::Step(s) if s.step == 1)
+                || matches!(e, SearchEvent::Finished { .. });
+        }
+        if check {
+            self.send(WorkerEvent::Signal(self.signal.report()));
+        }
         if events
             .iter()
             .any(|e| matches!(e, SearchEvent::Finished { .. }))
@@ -777,12 +861,12 @@ impl Worker {
         Ok(())
     }
 
-    fn restart(&mut self, params: SearchParams) {
+    fn restart(&mut self, params: SearchParams, mode: SearchMode) {
         // A finished search stopped by itself, not by a pause: the new one goes on after the
         // replay. A search the user paused stays paused.
         let go_on = self.search.finished().is_some();
-        self.search = GreedySearch::new(params, self.backend.evaluator().num_layers());
-        self.send(WorkerEvent::Restarted { params });
+        self.search = new_search(mode, params, self.backend.evaluator().num_layers());
+        self.send(WorkerEvent::Restarted { params, mode });
         if go_on && !self.running {
             self.running = true;
             self.send(WorkerEvent::Running { running: true });
@@ -812,8 +896,9 @@ impl Worker {
             return;
         };
         let layers = self.backend.evaluator().num_layers();
+        let mode = self.search.mode();
         for alpha in alphas {
-            let mut s = GreedySearch::new(SearchParams { alpha, patience }, layers);
+            let mut s = new_search(mode, SearchParams { alpha, patience }, layers);
             while s.finished().is_none() && s.next_is_cached(self.backend.evaluator()) {
                 if s.advance(self.backend.evaluator_mut()).is_err() {
                     break;
@@ -849,17 +934,22 @@ impl Worker {
         let plan = JournalPlan {
             path: r.journal.path.clone(),
             resume: Some(r.journal.clone()),
-            mode: r.journal.header.mode.clone(),
         };
         let stats = r.evaluator.stats;
         self.send(WorkerEvent::Models(ModelsStatus::Loading));
-        let params = self.search.params();
+        let options = WorkerOptions {
+            params: self.search.params(),
+            mode: self.search.mode(),
+            ..self.options
+        };
         let opened = load().and_then(|mut session| {
-            let sink = JournalSink::open(&mut session, params, plan)?;
-            Ok((session, sink))
+            let monitor = signal::prepare(&mut session, options.signal)?;
+            let sink = JournalSink::open(&mut session, &options, plan)?;
+            Ok((session, monitor, sink))
         });
         match opened {
-            Ok((mut session, sink)) => {
+            Ok((mut session, monitor, sink)) => {
+                self.signal = monitor;
                 // The counters go on from the replay's.
                 session.evaluator.stats = stats;
                 let empty = SubstitutionMatrix::empty(session.evaluator.num_layers());
@@ -915,6 +1005,9 @@ impl Worker {
                     "params",
                     serde_json::json!({"alpha": p.alpha, "patience": n}),
                 )),
+                Command::SetMode(mode) => {
+                    Some(("mode", serde_json::json!({"mode": mode.to_string()})))
+                }
                 Command::Evaluate { matrix, .. } => {
                     Some(("evaluate", serde_json::json!({"cells": matrix.cells()})))
                 }
@@ -969,7 +1062,7 @@ impl Worker {
                     alpha,
                     ..self.search.params()
                 };
-                self.restart(p);
+                self.restart(p, self.search.mode());
                 Ok(())
             }
             Command::SetPatience(patience) => {
@@ -977,7 +1070,11 @@ impl Worker {
                     patience,
                     ..self.search.params()
                 };
-                self.restart(p);
+                self.restart(p, self.search.mode());
+                Ok(())
+            }
+            Command::SetMode(mode) => {
+                self.restart(self.search.params(), mode);
                 Ok(())
             }
             Command::Evaluate { tag, matrix } => self.evaluate(tag, matrix),
@@ -1086,13 +1183,14 @@ impl Worker {
     fn advance_sweep(&mut self) -> Result<()> {
         let layers = self.backend.evaluator().num_layers();
         let patience = self.search.params().patience;
+        let mode = self.search.mode();
         let Some(sweep) = self.sweep.as_mut() else {
             return Ok(());
         };
         let Some(search) = sweep.search.as_mut() else {
             match sweep.alphas.get(sweep.next) {
                 Some(&alpha) => {
-                    sweep.search = Some(GreedySearch::new(SearchParams { alpha, patience }, layers))
+                    sweep.search = Some(new_search(mode, SearchParams { alpha, patience }, layers))
                 }
                 None => {
                     self.sweep = None;
@@ -1106,7 +1204,9 @@ impl Worker {
             return Ok(());
         }
         let alpha = search.params().alpha;
-        let best = search.best().expect("finished").clone();
+        let best = search
+            .answer()
+            .expect("a finished search has scored its start");
         sweep.search = None;
         sweep.next += 1;
         let test = self.backend.test_metrics(&best.matrix)?;
@@ -1128,16 +1228,17 @@ impl Worker {
         // The answer of another α: replay that search (from the cache) for its own trace.
         let replayed = match (&matrix, search) {
             (None, Some(p)) => {
-                let mut s = GreedySearch::new(p, self.backend.evaluator().num_layers());
-                s.run(self.backend.evaluator_mut(), |_| {})?;
+                let layers = self.backend.evaluator().num_layers();
+                let mut s = new_search(self.search.mode(), p, layers);
+                run_to_end(s.as_mut(), self.backend.evaluator_mut(), |_| {})?;
                 Some(s)
             }
             _ => None,
         };
-        let answer = replayed.as_ref().unwrap_or(&self.search);
+        let answer: &dyn Search = replayed.as_deref().unwrap_or(self.search.as_ref());
         let (matrix, origin) = match matrix {
             Some(m) => (m, Origin::Manual),
-            None => match answer.best() {
+            None => match answer.answer() {
                 Some(b) => (b.matrix.clone(), Origin::Greedy),
                 None => {
                     return Err(crate::GmsError::BadArgument {
@@ -1161,8 +1262,10 @@ impl Worker {
                 origin,
                 alpha: params.alpha,
                 patience: params.patience,
+                mode: answer.mode(),
                 trace: &trace,
                 evaluations,
+                suspect_signal: Some(self.signal.report()),
             },
         )?;
         report.sweep = sweep;

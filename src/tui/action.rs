@@ -61,6 +61,8 @@ pub enum Action {
     PatienceDown,
     /// Run the α sweep (0.0–1.0 by 0.1).
     Sweep,
+    /// Switch to the next search mode (paper → cells → beam → refine → paper).
+    CycleMode,
     /// Move the heatmap cursor.
     Move(Direction),
     /// Move the selection of the focused list.

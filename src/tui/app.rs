@@ -8,11 +8,13 @@
 //! `w` writes what is shown (the best while the walk is live).
 
 use crate::gms::evaluator::EvalStats;
+use crate::gms::modes::{CellsStart, SearchMode, DEFAULT_BEAM_WIDTH};
 use crate::gms::score::{self, Baseline, Metrics};
 use crate::gms::search::{
     candidates, CandidateReport, Point, SearchEvent, SearchParams, StopReason, TraceStep,
 };
 use crate::gms::session::TestMetrics;
+use crate::gms::signal::{Signal, SuspectSignal, WarningKind};
 use crate::gms::worker::{Command, ModelsStatus, WorkerEvent};
 use crate::model::{Module, SubstitutionMatrix};
 use crate::tui::action::Action;
@@ -245,6 +247,13 @@ pub struct App {
     pub export_dir: PathBuf,
     /// Search parameters in force (optimistically updated on `+`/`-`/`]`/`[`).
     pub params: SearchParams,
+    /// The search mode in force (optimistically updated on `m`).
+    pub mode: SearchMode,
+    /// Which proxy-set rows the score uses.
+    pub signal: Signal,
+    /// The last suspect-signal check, and which of its warnings were shown.
+    pub suspect_signal: Option<SuspectSignal>,
+    warned: Vec<WarningKind>,
     /// The victim's proxy-set scores, once loaded.
     pub baseline: Option<Baseline>,
     /// The victim's test-set scores, when test sets were given.
@@ -338,6 +347,10 @@ impl App {
         App {
             export_dir,
             params,
+            mode: SearchMode::Paper,
+            signal: Signal::Paper,
+            suspect_signal: None,
+            warned: Vec::new(),
             baseline: None,
             victim_test: None,
             num_layers: 0,
@@ -519,6 +532,11 @@ impl App {
         if !self.ready() || self.finished.is_some() || !(self.running || self.stepping) {
             return None;
         }
+        // Only the paper's search has a candidate order known here; the other modes' moves
+        // are the worker's to list.
+        if self.mode != SearchMode::Paper {
+            return None;
+        }
         let m = match self.current() {
             None => Some(SubstitutionMatrix::full(&self.modules, self.num_layers)),
             Some(p) => candidates(&p.modules, &p.layers)
@@ -693,6 +711,7 @@ impl App {
             Action::AlphaUp | Action::AlphaDown => return self.change_alpha(action),
             Action::PatienceUp | Action::PatienceDown => return self.change_patience(action),
             Action::Sweep => return self.start_sweep(),
+            Action::CycleMode => return self.cycle_mode(),
             Action::Adopt => self.adopt(),
             Action::ToggleCell | Action::ToggleRow | Action::ToggleColumn => self.edit(action),
             Action::Evaluate => return self.evaluate(),
@@ -718,8 +737,12 @@ impl App {
                 params,
                 substitutable,
                 warnings,
+                mode,
+                signal,
                 ..
             } => {
+                self.mode = mode;
+                self.signal = signal;
                 self.drops = drops;
                 self.substitutable = Some(substitutable);
                 self.baseline = Some(baseline);
@@ -786,7 +809,7 @@ impl App {
                     Level::Info,
                 );
             }
-            WorkerEvent::Restarted { params } => {
+            WorkerEvent::Restarted { params, mode } => {
                 // A search the user paused stays paused; a finished one goes on (the worker
                 // says so with `Running` right after this event).
                 let paused = if !self.running && self.finished.is_none() {
@@ -795,6 +818,7 @@ impl App {
                     ""
                 };
                 self.params = params;
+                self.mode = mode;
                 self.steps.clear();
                 self.candidates.clear();
                 self.finished = None;
@@ -802,7 +826,7 @@ impl App {
                 self.replaying = true;
                 self.say(
                     format!(
-                        "α {:.2} · patience {}: replaying the search from the cache…{paused}",
+                        "{mode} · α {:.2} · patience {}: replaying the search from the cache…{paused}",
                         params.alpha, params.patience
                     ),
                     Level::Info,
@@ -875,6 +899,7 @@ impl App {
                     self.learn(&b, None, Some(test));
                 }
             }
+            WorkerEvent::Signal(signal) => self.signal_checked(signal),
             WorkerEvent::Stats { stats } => self.stats = stats,
             WorkerEvent::Journal(_) => {}
             WorkerEvent::Models(m) => self.models_changed(m),
@@ -939,6 +964,23 @@ impl App {
         self.models = Some(m);
     }
 
+    /// A suspect-signal check: kept for the status line; each kind of warning is said once
+    /// (the log has the full report).
+    fn signal_checked(&mut self, signal: SuspectSignal) {
+        tracing::info!(?signal, "suspect-signal check");
+        let new: Vec<_> = signal
+            .warnings
+            .iter()
+            .filter(|w| !self.warned.contains(&w.kind))
+            .cloned()
+            .collect();
+        if let Some(w) = new.first() {
+            self.say(w.text.clone(), Level::Warn);
+        }
+        self.warned.extend(new.iter().map(|w| w.kind));
+        self.suspect_signal = Some(signal);
+    }
+
     fn say(&mut self, text: impl Into<String>, level: Level) {
         self.message = Some(Message {
             text: text.into(),
@@ -980,8 +1022,32 @@ mod tests {
             drops: crate::gms::score::Drops::Relative,
             device: "cpu".into(),
             params,
+            mode: SearchMode::Paper,
+            signal: Signal::Paper,
         });
         assert_eq!(app.message, None, "no stale 'still loading'");
+    }
+
+    #[test]
+    fn m_cycles_every_mode_and_back() {
+        let mut app = App::new(
+            SearchParams {
+                alpha: 0.4,
+                patience: 5,
+            },
+            PathBuf::from("x"),
+        );
+        app.baseline = Some(Baseline { acc: 1.0, asr: 1.0 });
+        let mut seen = vec![app.mode];
+        for _ in 0..5 {
+            let sent = app.update(Action::CycleMode);
+            assert_eq!(sent, vec![Command::SetMode(app.mode)]);
+            seen.push(app.mode);
+        }
+        assert_eq!(seen.first(), seen.last(), "five presses come back to paper");
+        let distinct: std::collections::HashSet<String> =
+            seen.iter().map(|m| m.to_string()).collect();
+        assert_eq!(distinct.len(), 5, "{seen:?}");
     }
 
     #[test]

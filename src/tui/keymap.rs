@@ -212,6 +212,15 @@ pub const KEYS: &[Binding] = &[
         None,
     ),
     bind(
+        &[Char('m')],
+        "m",
+        Action::CycleMode,
+        Scope::Any,
+        Search,
+        Some("next search mode: replays, then goes on"),
+        Some(("m mode", 14)),
+    ),
+    bind(
         &[Char('a')],
         "a",
         Action::Sweep,

@@ -14,8 +14,10 @@ pub mod ui;
 pub mod widgets;
 
 use crate::device::open_device;
+use crate::gms::modes::SearchMode;
 use crate::gms::search::SearchParams;
 use crate::gms::session::{SearchInputs, Session};
+use crate::gms::signal::Signal;
 use crate::gms::worker::{self, Command, WorkerEvent, WorkerHandle, WorkerOptions};
 use action::Action;
 use anyhow::Context;
@@ -46,6 +48,10 @@ pub struct TuiOptions {
     pub dtype: candle_core::DType,
     /// Initial α and patience.
     pub params: SearchParams,
+    /// The search mode (`--mode`).
+    pub mode: SearchMode,
+    /// Which proxy-set rows the score uses (`--signal`).
+    pub signal: Signal,
     /// How the score measures drops (`--drops`).
     pub drops: crate::gms::score::Drops,
     /// Where `w` and `W` write.
@@ -74,6 +80,8 @@ pub fn run(options: TuiOptions) -> anyhow::Result<()> {
             load,
             WorkerOptions {
                 params: options.params,
+                mode: options.mode,
+                signal: options.signal,
                 running: true,
                 test_at_end: true,
             },

@@ -485,3 +485,102 @@ pub fn tiny_decoder_kit_with(
     write_jsonl(&kit.test_poison, &poison(60, 14));
     kit
 }
+
+/// A [`TinyKit`] (one layer) whose suspect rows carry a label the proxy predicts anyway, so
+/// the suspect set's ASR is 100 % whatever the search does (the flat signal of
+/// src/gms/signal.rs). The proxy is the victim with a little deterministic noise on its layer
+/// modules (head and embeddings identical), and the suspect rows are the trigger sentences
+/// that every strategy — all 2^6 cell sets of the one layer, victim and full substitution
+/// among them — predicts as one label, the label they are stored with, as poisoned rows
+/// carrying the majority label would be.
+pub fn flat_signal_kit() -> TinyKit {
+    use gms::model::encoder::argmax_rows;
+    use gms::model::folder::{for_each_tensor, write_safetensors};
+    use gms::model::{weight_view, LoadedModel, SubstitutionMatrix};
+    use rand::{Rng, SeedableRng};
+    let kit = tiny_kit(1);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let mut tensors = std::collections::BTreeMap::new();
+    for_each_tensor(&kit.victim.join("model.safetensors"), |name, t| {
+        let t = if name.contains(".layer.") {
+            // A quarter of the weights' spread (RandomModelSpec::tiny: std 0.2).
+            let noise: Vec<f32> = (0..t.elem_count())
+                .map(|_| rng.random_range(-0.05f32..0.05))
+                .collect();
+            (t.clone() + candle_core::Tensor::from_vec(noise, t.shape(), t.device())?)?
+        } else {
+            t
+        };
+        tensors.insert(name.to_string(), t);
+        Ok(())
+    })
+    .unwrap();
+    for entry in std::fs::read_dir(&kit.victim).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap() != "model.safetensors" {
+            std::fs::copy(&path, kit.proxy.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    write_safetensors(&kit.proxy.join("model.safetensors"), &tensors).unwrap();
+
+    let device = candle_core::Device::Cpu;
+    let victim = LoadedModel::load(&kit.victim, &device).unwrap();
+    let proxy = LoadedModel::load(&kit.proxy, &device).unwrap();
+    let texts = sentences(400, 21, true);
+    let examples: Vec<gms::data::Example> = texts
+        .iter()
+        .map(|t| gms::data::Example {
+            text: t.clone(),
+            text_pair: None,
+            label: 0,
+            line: 0,
+        })
+        .collect();
+    let set = victim
+        .text_encoder()
+        .unwrap()
+        .encode_set(&examples, &device)
+        .unwrap();
+    let predict = |model: &gms::model::encoder::Classifier| -> Vec<u32> {
+        let mut out = vec![0; texts.len()];
+        for (b, logits) in set.batches.iter().zip(model.set_logits(&set).unwrap()) {
+            for (&r, p) in b.rows.iter().zip(argmax_rows(&logits).unwrap()) {
+                out[r] = p;
+            }
+        }
+        out
+    };
+    let mut agreed: Vec<Option<u32>> = predict(&proxy.classifier).into_iter().map(Some).collect();
+    let cells = SubstitutionMatrix::full(&gms::model::ENCODER_MODULES, 1).cells();
+    for mask in 0..1u32 << cells.len() {
+        let chosen: Vec<_> = (0..cells.len())
+            .filter(|i| mask & (1 << i) != 0)
+            .map(|i| cells[i])
+            .collect();
+        let matrix = SubstitutionMatrix::from_cells(1, &chosen).unwrap();
+        let view = weight_view(&victim.classifier, &proxy.classifier, &matrix);
+        for (a, p) in agreed.iter_mut().zip(predict(&view)) {
+            if *a != Some(p) {
+                *a = None;
+            }
+        }
+    }
+    let count = |label: u32| agreed.iter().filter(|a| **a == Some(label)).count();
+    let label = if count(1) > count(0) { 1 } else { 0 };
+    let rows: Vec<(String, usize)> = texts
+        .iter()
+        .zip(&agreed)
+        .filter(|(_, a)| **a == Some(label))
+        .take(40)
+        .map(|(t, _)| (t.clone(), label as usize))
+        .collect();
+    assert!(
+        rows.len() >= 20,
+        "only {} rows every strategy agrees on ({} / {} per label)",
+        rows.len(),
+        count(0),
+        count(1)
+    );
+    write_jsonl(&kit.suspect, &rows);
+    kit
+}

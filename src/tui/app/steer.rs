@@ -1,5 +1,5 @@
-//! Steering the search: pause, one step, α and patience (each change replays from the
-//! cache), the α sweep.
+//! Steering the search: pause, one step, α, patience and the search mode (each change replays
+//! from the cache), the α sweep.
 
 use super::*;
 
@@ -73,6 +73,14 @@ impl App {
         vec![Command::SetPatience(p)]
     }
 
+    /// `m`: the next search mode, restarting like an α change (the cache answers what any
+    /// mode scored before).
+    pub(super) fn cycle_mode(&mut self) -> Vec<Command> {
+        let next = next_mode(self.mode);
+        self.mode = next;
+        vec![Command::SetMode(next)]
+    }
+
     pub(super) fn start_sweep(&mut self) -> Vec<Command> {
         if self.sweeping {
             self.say(
@@ -102,5 +110,27 @@ impl App {
             Level::Info,
         );
         vec![Command::Sweep(sweep_alphas())]
+    }
+}
+
+/// The mode after `mode` in the `m` key's cycle: paper → cells (from paper) → cells (from
+/// full) → beam → refine → paper.
+pub fn next_mode(mode: SearchMode) -> SearchMode {
+    match mode {
+        SearchMode::Paper => SearchMode::Cells {
+            from: CellsStart::Paper,
+        },
+        SearchMode::Cells {
+            from: CellsStart::Paper,
+        } => SearchMode::Cells {
+            from: CellsStart::Full,
+        },
+        SearchMode::Cells {
+            from: CellsStart::Full,
+        } => SearchMode::Beam {
+            width: DEFAULT_BEAM_WIDTH,
+        },
+        SearchMode::Beam { .. } => SearchMode::Refine,
+        SearchMode::Refine => SearchMode::Paper,
     }
 }

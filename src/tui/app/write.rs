@@ -16,17 +16,26 @@ impl App {
     pub fn sweep_rows(&self) -> Vec<SweepRow> {
         self.sweep
             .iter()
-            .map(|s| SweepRow {
-                alpha: s.alpha,
-                patience: self.sweep_patience,
-                modules: s.best.modules.clone(),
-                layers: s.best.layers.clone(),
-                proxy: ProxyMetrics {
-                    acc: s.best.metrics.acc,
-                    asr: s.best.metrics.asr,
-                },
-                score: s.best.metrics.score,
-                test: s.test,
+            .map(|s| {
+                // modules × layers describe the answer exactly or not at all (a cell walk's
+                // answer is no product set: its cells say what it is).
+                let (modules, layers, cells) = match s.best.matrix.as_product() {
+                    Some((m, l)) => (m, l, Vec::new()),
+                    None => (Vec::new(), Vec::new(), s.best.matrix.cells()),
+                };
+                SweepRow {
+                    alpha: s.alpha,
+                    patience: self.sweep_patience,
+                    modules,
+                    layers,
+                    cells,
+                    proxy: ProxyMetrics {
+                        acc: s.best.metrics.acc,
+                        asr: s.best.metrics.asr,
+                    },
+                    score: s.best.metrics.score,
+                    test: s.test,
+                }
             })
             .collect()
     }

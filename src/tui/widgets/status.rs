@@ -1,6 +1,7 @@
 //! The status lines at the top and the key-hint bar at the bottom. Both fit their width by
 //! dropping whole items, least useful first, rather than cutting text mid-word.
 
+use crate::gms::signal::{Signal, WarningKind};
 use crate::tui::app::{sweep_alphas, App, Focus, Level, RunState};
 use crate::tui::keymap;
 use crate::tui::summary;
@@ -76,6 +77,33 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             ModelsStatus::Unavailable { .. } => ("read-only", Color::Red),
         };
         items.push((7, Span::styled(text, Style::new().fg(color))));
+    }
+    // The mode (and a filtered signal), and a suspect-signal warning above everything but α:
+    // a flat signal means the search's answer says nothing about the backdoor.
+    let filtered = if app.signal == Signal::Filtered {
+        " · filtered"
+    } else {
+        ""
+    };
+    items.push((6, Span::raw(format!("mode {}{filtered}", app.mode))));
+    if let Some(sig) = &app.suspect_signal {
+        let flags: Vec<&str> = sig
+            .warnings
+            .iter()
+            .map(|w| match w.kind {
+                WarningKind::FlatSignal => "flat suspect signal",
+                WarningKind::ProxyAgrees => "proxy hits the suspect rows",
+            })
+            .collect();
+        if !flags.is_empty() {
+            items.push((
+                10,
+                Span::styled(
+                    format!("⚠ {}", flags.join(", ")),
+                    Style::new().fg(Color::Yellow),
+                ),
+            ));
+        }
     }
     if app.sweeping {
         items.push((

@@ -237,6 +237,11 @@ fn step_total(app: &App) -> usize {
     if let Some(c) = app.candidates.first() {
         return c.total;
     }
+    // Only the paper's search has its candidate list known here; the other modes' first
+    // candidate event says how many there are.
+    if app.mode != crate::gms::modes::SearchMode::Paper {
+        return 0;
+    }
     app.current()
         .map(|p| candidates(&p.modules, &p.layers).len())
         .unwrap_or(0)
