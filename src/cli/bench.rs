@@ -303,7 +303,28 @@ impl BenchCmd {
         let runs = efficacy::runs(self.beam);
         let mut results = Vec::new();
         let mut skipped = Vec::new();
-        for entry in entries {
+        // Each kit's line in a report written before the end: its skip reason, or that it is
+        // still to be measured.
+        let later: Vec<(String, String)> = entries
+            .iter()
+            .map(|e| match e {
+                KitEntry::Run(kit) => (
+                    kit.name.clone(),
+                    "not measured yet: the report was still running".to_string(),
+                ),
+                KitEntry::Skipped { name, why } => (name.clone(), why.clone()),
+            })
+            .collect();
+        let report = |results: &[efficacy::KitResult], skipped: &[(String, String)]| {
+            efficacy::report(
+                results,
+                skipped,
+                &bench::machine(device),
+                params,
+                "cargo run --release -- bench --efficacy",
+            )
+        };
+        for (i, entry) in entries.into_iter().enumerate() {
             match entry {
                 KitEntry::Run(kit) => {
                     if self
@@ -317,6 +338,16 @@ impl BenchCmd {
                     results.push(efficacy::run_kit(&kit, device, params, &runs, |line| {
                         eprintln!("  {line}")
                     })?);
+                    // Each finished kit is written at once: the whole report takes an hour
+                    // or more on two cores, and a stopped run keeps what it measured.
+                    if self.only.is_none() && i + 1 < later.len() {
+                        let mut pending = skipped.clone();
+                        pending.extend(later[i + 1..].iter().cloned());
+                        crate::atomic::write_file(
+                            &self.efficacy_out,
+                            report(&results, &pending).as_bytes(),
+                        )?;
+                    }
                 }
                 KitEntry::Skipped { name, why } => {
                     eprintln!("{name}: skipped ({why})");
@@ -324,13 +355,7 @@ impl BenchCmd {
                 }
             }
         }
-        let report = efficacy::report(
-            &results,
-            &skipped,
-            &bench::machine(device),
-            params,
-            "cargo run --release -- bench --efficacy",
-        );
+        let report = report(&results, &skipped);
         println!("{report}");
         if self.only.is_none() {
             crate::atomic::write_file(&self.efficacy_out, report.as_bytes())?;
