@@ -226,6 +226,18 @@ pub enum StopReason {
 }
 
 impl StopReason {
+    /// Why a search stops after taking a step, if it does: its patience is spent, or it has
+    /// no candidate left.
+    pub fn after_step(patience_spent: bool, no_candidates: bool) -> Option<StopReason> {
+        if patience_spent {
+            Some(StopReason::Patience)
+        } else if no_candidates {
+            Some(StopReason::Exhausted)
+        } else {
+            None
+        }
+    }
+
     /// Why the search ended, in words, for a search with `patience`.
     pub fn describe(self, patience: usize) -> String {
         match self {
@@ -489,13 +501,7 @@ impl GreedySearch {
         };
         self.next = 0;
         self.leader = None;
-        let reason = if patience_spent {
-            Some(StopReason::Patience)
-        } else if self.pending.is_empty() {
-            Some(StopReason::Exhausted)
-        } else {
-            None
-        };
+        let reason = StopReason::after_step(patience_spent, self.pending.is_empty());
         reason.map(|r| {
             self.finished = Some(r);
             SearchEvent::Finished {

@@ -465,45 +465,21 @@ pub fn spawn_journaled(
     write: impl FnMut(&ExportFiles<'_>) -> Result<()> + Send + 'static,
     journal: Option<JournalPlan>,
 ) -> WorkerHandle {
-    let (cmd_tx, cmd_rx) = unbounded_channel();
-    let (ev_tx, ev_rx) = unbounded_channel();
-    let thread = std::thread::Builder::new()
-        .name("gms-search".into())
-        .spawn(move || {
-            let loaded = load().and_then(|mut session| {
-                // The signal check comes first: `--signal filtered` changes the proxy sets the
-                // journal's evaluations are recorded on.
-                let monitor = signal::prepare(&mut session, options.signal)?;
-                let sink = journal
-                    .map(|plan| JournalSink::open(&mut session, &options, plan))
-                    .transpose()?;
-                Ok((session, monitor, sink))
-            });
-            match loaded {
-                Ok((session, monitor, sink)) => {
-                    let mut w = Worker::new(
-                        Backend::Loaded(Box::new(session)),
-                        options,
-                        ev_tx.clone(),
-                        cmd_rx,
-                        Box::new(write),
-                    );
-                    w.signal = monitor;
-                    w.journal = sink;
-                    w.run()
-                }
-                Err(e) => {
-                    let _ = ev_tx.send(error_event(&e));
-                }
-            }
-            let _ = ev_tx.send(WorkerEvent::Stopped);
-        })
-        .expect("the OS can start a thread");
-    WorkerHandle {
-        commands: cmd_tx,
-        events: ev_rx,
-        thread,
-    }
+    start(move |events, commands| {
+        let mut session = load()?;
+        // The signal check comes first: `--signal filtered` changes the proxy sets the
+        // journal's evaluations are recorded on.
+        let monitor = signal::prepare(&mut session, options.signal)?;
+        let sink = journal
+            .map(|plan| JournalSink::open(&mut session, &options, plan))
+            .transpose()?;
+        let backend = Backend::Loaded(Box::new(session));
+        let mut w = Worker::new(backend, options, events, commands, Box::new(write));
+        w.signal = monitor;
+        w.journal = sink;
+        w.run();
+        Ok(())
+    })
 }
 
 /// Loads the session a search opened from its journal needs for a new evaluation.
@@ -520,40 +496,42 @@ pub fn spawn_opened(
     load: impl FnOnce() -> Result<Session> + Send + 'static,
     write: impl FnMut(&ExportFiles<'_>) -> Result<()> + Send + 'static,
 ) -> WorkerHandle {
+    start(move |events, commands| {
+        let evaluator = journal.evaluator()?;
+        let (alpha, patience) = journal.last_params();
+        let (_, signal, mode) = journal.modes()?;
+        let options = WorkerOptions {
+            params: SearchParams { alpha, patience },
+            mode,
+            signal,
+            running: false,
+            test_at_end: true,
+        };
+        let backend = Backend::Record(Box::new(RecordBackend {
+            evaluator,
+            journal,
+            load: Some(Box::new(load)),
+            unavailable: None,
+        }));
+        Worker::new(backend, options, events, commands, Box::new(write)).run();
+        Ok(())
+    })
+}
+
+/// Runs `body` on the worker thread with the channels' ends; an error it returns becomes an
+/// [`WorkerEvent::Error`], and [`WorkerEvent::Stopped`] always comes last.
+fn start(
+    body: impl FnOnce(UnboundedSender<WorkerEvent>, UnboundedReceiver<Command>) -> Result<()>
+        + Send
+        + 'static,
+) -> WorkerHandle {
     let (cmd_tx, cmd_rx) = unbounded_channel();
     let (ev_tx, ev_rx) = unbounded_channel();
     let thread = std::thread::Builder::new()
         .name("gms-search".into())
         .spawn(move || {
-            match journal.evaluator() {
-                Ok(evaluator) => {
-                    let (alpha, patience) = journal.last_params();
-                    let (_, signal, mode) = match journal.modes() {
-                        Ok(m) => m,
-                        Err(e) => {
-                            let _ = ev_tx.send(error_event(&e));
-                            let _ = ev_tx.send(WorkerEvent::Stopped);
-                            return;
-                        }
-                    };
-                    let options = WorkerOptions {
-                        params: SearchParams { alpha, patience },
-                        mode,
-                        signal,
-                        running: false,
-                        test_at_end: true,
-                    };
-                    let backend = Backend::Record(Box::new(RecordBackend {
-                        evaluator,
-                        journal,
-                        load: Some(Box::new(load)),
-                        unavailable: None,
-                    }));
-                    Worker::new(backend, options, ev_tx.clone(), cmd_rx, Box::new(write)).run()
-                }
-                Err(e) => {
-                    let _ = ev_tx.send(error_event(&e));
-                }
+            if let Err(e) = body(ev_tx.clone(), cmd_rx) {
+                let _ = ev_tx.send(error_event(&e));
             }
             let _ = ev_tx.send(WorkerEvent::Stopped);
         })

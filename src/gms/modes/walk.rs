@@ -368,13 +368,7 @@ impl Walk {
         self.pending = pending;
         self.next = 0;
         self.top.clear();
-        let reason = if patience_spent {
-            Some(StopReason::Patience)
-        } else if self.pending.is_empty() {
-            Some(StopReason::Exhausted)
-        } else {
-            None
-        };
+        let reason = StopReason::after_step(patience_spent, self.pending.is_empty());
         reason.map(|r| {
             self.finished = Some(r);
             SearchEvent::Finished {
