@@ -253,15 +253,7 @@ impl BenchCmd {
         let params =
             SearchParams::validated(crate::gms::DEFAULT_ALPHA, crate::gms::DEFAULT_PATIENCE)?;
         SearchMode::Beam { width: self.beam }.validated()?;
-        let mut entries = vec![KitEntry::Run(EfficacyKit {
-            name: "Demo".into(),
-            about: "The embedded demo: a 6-layer BERT (hidden 64) BadNet victim and its proxy \
-                    (README §The demo)"
-                .into(),
-            inputs: crate::demo::inputs()?,
-            // The demo carries no training set to sample from.
-            large_clean: None,
-        })];
+        let mut entries = Vec::new();
         match Kit::open(&self.kit, &self.models) {
             Ok(kit) => {
                 kit.assemble()?;
@@ -277,6 +269,17 @@ impl BenchCmd {
                 why: e.to_string(),
             }),
         }
+        let demo = KitEntry::Run(EfficacyKit {
+            name: "Demo".into(),
+            about: "The embedded demo: a 6-layer BERT (hidden 64) BadNet victim and its proxy \
+                    (README §The demo)"
+                .into(),
+            inputs: crate::demo::inputs()?,
+            // The demo carries no training set to sample from.
+            large_clean: None,
+        });
+        // SST-2 BadNet first, the kit the goal is set on: each kit is written when it is done.
+        entries.insert(entries.len().min(1), demo);
         let llm_name = "SST-2 BadNet, LoRA decoder (LLM kit)".to_string();
         if !self.efficacy_llm {
             entries.push(KitEntry::Skipped {
