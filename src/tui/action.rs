@@ -61,6 +61,8 @@ pub enum Action {
     PatienceDown,
     /// Run the α sweep (0.0–1.0 by 0.1).
     Sweep,
+    /// Open or close the merge-baselines panel (asking the worker for them the first time).
+    ToggleBaselines,
     /// Move the heatmap cursor.
     Move(Direction),
     /// Move the selection of the focused list.
