@@ -147,6 +147,69 @@ pub fn recorded_path(path: &Path) -> PathBuf {
     }
 }
 
+/// The inverse of [`recorded_path`] for a whole set of inputs: a demo input a journal or
+/// report names by `assets/demo/…` (or by a temporary copy that is gone, from another
+/// build) becomes the path of this build's materialized copy, so the demo loads again. Any
+/// other path is kept. The journal's fingerprints still decide whether the files are the
+/// ones recorded.
+pub fn resolve_recorded(mut inputs: SearchInputs) -> SearchInputs {
+    let demo_rest = |p: &Path| -> Option<PathBuf> {
+        if let Ok(rest) = p.strip_prefix("assets/demo") {
+            return Some(rest.to_path_buf());
+        }
+        // `<temp>/gms-demo-<hash>/…` of a build whose copy is no longer there.
+        if p.exists() {
+            return None;
+        }
+        let rest = p.strip_prefix(std::env::temp_dir()).ok()?;
+        let mut parts = rest.components();
+        let first = parts.next()?.as_os_str().to_str()?;
+        first
+            .starts_with("gms-demo-")
+            .then(|| parts.as_path().to_path_buf())
+    };
+    let known = |rest: &Path| {
+        ASSETS
+            .iter()
+            .any(|a| Path::new(a.path) == rest || Path::new(a.path).starts_with(rest))
+    };
+    let needs_demo = [
+        Some(&inputs.victim),
+        Some(&inputs.proxy),
+        Some(&inputs.clean),
+        Some(&inputs.suspect),
+    ]
+    .into_iter()
+    .flatten()
+    .any(|p| demo_rest(p).is_some_and(|r| known(&r)));
+    if !needs_demo {
+        return inputs;
+    }
+    let Ok(dir) = materialize() else {
+        return inputs;
+    };
+    let map = |p: &mut PathBuf| {
+        if let Some(rest) = demo_rest(p).filter(|r| known(r)) {
+            *p = dir.join(rest);
+        }
+    };
+    for p in [
+        &mut inputs.victim,
+        &mut inputs.proxy,
+        &mut inputs.clean,
+        &mut inputs.suspect,
+    ] {
+        map(p);
+    }
+    for p in [inputs.test_clean.as_mut(), inputs.test_poison.as_mut()]
+        .into_iter()
+        .flatten()
+    {
+        map(p);
+    }
+    inputs
+}
+
 /// The metrics recorded when the demo was made.
 pub fn recorded_metrics() -> Result<DemoMetrics> {
     let bytes = ASSETS

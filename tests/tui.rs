@@ -872,6 +872,7 @@ fn recorded_search(kit: &common::TinyKit, journal: &std::path::Path) -> App {
     let plan = worker::JournalPlan {
         path: journal.to_path_buf(),
         resume: None,
+        rename: None,
     };
     let out = journal.parent().unwrap().join("export");
     let mut b = Bench::start_journaled(kit, true, params(0.4, 2), out, Some(plan));
@@ -1061,6 +1062,7 @@ fn tui_resume_continues_a_recorded_search() {
     let plan = worker::JournalPlan {
         path: journal.clone(),
         resume: None,
+        rename: None,
     };
     let mut b =
         Bench::start_journaled(&kit, true, params(0.4, 2), dir.path().join("x"), Some(plan));
@@ -1073,6 +1075,7 @@ fn tui_resume_continues_a_recorded_search() {
     let plan = worker::JournalPlan {
         path: journal.clone(),
         resume: Some(gms::gms::journal::Journal::read(&journal).unwrap()),
+        rename: None,
     };
     let mut r =
         Bench::start_journaled(&kit, true, params(0.4, 2), dir.path().join("x"), Some(plan));
@@ -1162,7 +1165,10 @@ fn the_worker_scores_the_merge_baselines() {
     let kit = common::tiny_kit(2);
     let out = tempfile::tempdir().unwrap();
     let mut b = Bench::start(&kit, true, params(0.4, 2), out.path().to_path_buf());
-    b.handle.commands.send(worker::Command::Baselines).unwrap();
+    b.handle
+        .commands
+        .send(worker::Command::Baselines { base: None })
+        .unwrap();
     b.pump_until(|_, e| matches!(e, WorkerEvent::BaselinesDone { .. }));
     assert_eq!(b.app.baselines.len(), 1);
     let linear = &b.app.baselines[0];
@@ -1170,4 +1176,252 @@ fn the_worker_scores_the_merge_baselines() {
     assert!(linear.score.proxy.is_some() && linear.score.test.is_some());
     assert_eq!(b.app.baselines_skipped.len(), 4);
     assert!(b.app.baselines_skipped[0].1.contains("base"));
+}
+
+/// The tiny kit's victim and proxy fine-tuned, as it were, from a third random model (seed 3):
+/// a base every base method can merge against.
+fn tiny_base(kit: &common::TinyKit) -> std::path::PathBuf {
+    use gms::model::random::{write_random_model, RandomModelSpec};
+    let base = kit.dir.path().join("base");
+    write_random_model(&base, &RandomModelSpec::tiny(&common::WORDS, 2, 3)).unwrap();
+    base
+}
+
+/// Issue 13 (workbench): `B` opens the baselines panel and asks the worker for them once;
+/// each method's acc/asr/score under the current α and its test CACC/ASR, the victim and the
+/// search's ★best beside them; the trade-off view shows them as labelled points; `+` re-scores
+/// them under the new α with the session's score function.
+#[test]
+fn the_baselines_panel_lists_the_merges_and_the_tradeoff_shows_them() {
+    let kit = common::tiny_kit(2);
+    let base = tiny_base(&kit);
+    let out = tempfile::tempdir().unwrap();
+    let mut b = Bench::start(&kit, true, params(0.4, 2), out.path().to_path_buf());
+    b.app.merge_base = Some(base);
+    b.run_to_end();
+    b.sweep();
+    b.key(KeyCode::Char('B'));
+    assert_eq!(b.app.focus, Focus::Baselines);
+    assert!(b.app.baselines_requested);
+    b.pump_until(|_, e| matches!(e, WorkerEvent::BaselinesPlanned { .. }));
+    assert_eq!(b.app.baselines_planned.len(), 5);
+    assert!(b.app.baselines_skipped.is_empty());
+    // While computing, the panel names the method in flight.
+    b.resize(80, 24);
+    let computing = b.screen(80, 24);
+    assert!(computing.contains("merging linear (1/5)"), "{computing}");
+    assert!(
+        computing.contains("… merging linear (1/5) · queued: TA T D DL"),
+        "{computing}"
+    );
+    b.pump_until(|_, e| matches!(e, WorkerEvent::BaselinesDone { .. }));
+    assert_eq!(b.app.baselines.len(), 5);
+    b.key(KeyCode::Char('j'));
+    b.key(KeyCode::Char('j'));
+    assert_eq!(
+        b.app.selected_baseline(),
+        Some(gms::gms::merge::MergeMethod::Ties)
+    );
+    insta::assert_snapshot!("baselines_80x24", b.screen(80, 24));
+    b.resize(120, 36);
+    insta::assert_snapshot!("baselines_120x36", b.screen(120, 36));
+
+    // The score follows α: the one score function over the α-free counts.
+    let ties = b.app.baselines[2].clone();
+    let counts = ties.score.proxy.unwrap();
+    let victim = b.app.baseline.unwrap();
+    b.key(KeyCode::Char('+'));
+    let want = gms::gms::score::Drops::Relative.metrics(0.45, victim, counts.acc(), counts.asr());
+    assert_eq!(b.app.baseline_metrics(&ties), Some(want));
+    b.key(KeyCode::Char('-'));
+    b.pump_until(
+        |_, e| matches!(e, WorkerEvent::Restarted { params, .. } if (params.alpha - 0.4).abs() < 1e-9),
+    );
+    b.wait_finished();
+
+    // B again closes it; the trade-off view keeps the merges' points beside the sweep.
+    b.key(KeyCode::Char('B'));
+    assert_eq!(b.app.focus, Focus::Heatmap);
+    b.key(KeyCode::Tab);
+    b.key(KeyCode::Tab);
+    assert_eq!(b.app.focus, Focus::Tradeoff);
+    let screen = b.screen(120, 36);
+    for label in ["◆", "◇", " L ", " TA ", " DL "] {
+        assert!(screen.contains(label), "{label} in\n{screen}");
+    }
+    insta::assert_snapshot!("tradeoff_baselines_120x36", screen);
+    b.resize(80, 24);
+    insta::assert_snapshot!("tradeoff_baselines_80x24", b.screen(80, 24));
+    // Opening the panel again does not merge again.
+    b.key(KeyCode::Char('B'));
+    assert_eq!(
+        b.seen
+            .iter()
+            .filter(|e| matches!(e, WorkerEvent::BaselinesPlanned { .. }))
+            .count(),
+        1
+    );
+}
+
+/// `W` on a baseline writes, through the export writer, the merged model folder and the
+/// mergekit YAML; the folder loads with gms's loader and scores what the panel reported, and
+/// its tensors are `gms merge`'s for the method. The journal records the action.
+#[test]
+fn writing_a_baseline_gives_a_loadable_model_and_its_yaml() {
+    use gms::gms::merge::{merge_models, score_model, MergeInputs, MergeMethod, MergeParams};
+    let kit = common::tiny_kit(2);
+    let base = tiny_base(&kit);
+    let out = tempfile::tempdir().unwrap();
+    let export = out.path().join("export");
+    let journal = out.path().join("search.journal.jsonl");
+    let plan = worker::JournalPlan {
+        path: journal.clone(),
+        resume: None,
+        rename: None,
+    };
+    let mut b = Bench::start_journaled(&kit, true, params(0.4, 2), export.clone(), Some(plan));
+    b.app.merge_base = Some(base.clone());
+    b.key(KeyCode::Char('B'));
+    b.pump_until(|_, e| matches!(e, WorkerEvent::BaselinesDone { .. }));
+    // TIES (the third row): a base method, whose YAML needs the base in the victim's layout.
+    b.key(KeyCode::Down);
+    b.key(KeyCode::Down);
+    b.key(KeyCode::Char('W'));
+    b.pump_until(|_, e| matches!(e, WorkerEvent::BaselineExported { .. }));
+    let model_dir = export.join("merge-1-ties");
+    let yaml = export.join("merge-1-ties.yaml");
+    assert!(
+        b.message().contains("wrote the ties merge"),
+        "{}",
+        b.message()
+    );
+    assert!(b.message().contains("merge-1-ties.yaml"), "{}", b.message());
+    let text = std::fs::read_to_string(&yaml).unwrap();
+    assert!(text.contains("merge_method: ties"), "{text}");
+    // Nothing half-written is left beside the outputs.
+    for e in std::fs::read_dir(&export).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(!name.starts_with(".gms-"), "{name}");
+    }
+
+    // The folder loads and scores what the panel showed.
+    let panel = b.app.baseline_score(MergeMethod::Ties).unwrap().score;
+    let loaded = gms::model::LoadedModel::load(&model_dir, &Device::Cpu).unwrap();
+    let inputs = kit.inputs(true);
+    let sets = gms::gms::merge::ScoringSets::load(
+        &loaded.text_encoder().unwrap(),
+        loaded.folder.config.num_labels,
+        &gms::gms::merge::score::ScoringPaths {
+            clean: Some(&inputs.clean),
+            suspect: Some(&inputs.suspect),
+            test_clean: inputs.test_clean.as_deref(),
+            test_poison: inputs.test_poison.as_deref(),
+        },
+        &Device::Cpu,
+    )
+    .unwrap();
+    assert_eq!(score_model(&loaded.classifier, &sets).unwrap(), panel);
+    // Tensor for tensor what `gms merge --method ties` computes.
+    let merged = merge_models(
+        &MergeInputs::open(&kit.victim, &kit.proxy, Some(&base)).unwrap(),
+        &MergeParams::defaults(MergeMethod::Ties),
+    )
+    .unwrap();
+    let mut n = 0;
+    gms::model::folder::for_each_tensor(&model_dir.join("model.safetensors"), |name, t| {
+        let want = &merged.tensors[name];
+        let diff = (t.to_dtype(candle_core::DType::F32)?
+            - want.to_dtype(candle_core::DType::F32)?)?
+        .abs()?
+        .flatten_all()?
+        .max(0)?
+        .to_scalar::<f32>()?;
+        assert!(diff == 0.0, "{name} differs by {diff}");
+        n += 1;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(n, merged.tensors.len());
+
+    // `w` on the same row writes the next YAML alone, and the journal has both actions.
+    b.key(KeyCode::Char('w'));
+    b.pump_until(|_, e| matches!(e, WorkerEvent::BaselineExported { .. }));
+    assert!(export.join("merge-2-ties.yaml").is_file());
+    assert!(!export.join("merge-2-ties").exists());
+    b.handle.commands.send(worker::Command::Stop).unwrap();
+    b.handle.thread.join().unwrap();
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let actions: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["action"] == "export_baseline")
+        .collect();
+    assert_eq!(actions.len(), 2, "{text}");
+    assert_eq!(actions[0]["detail"]["method"], "ties");
+}
+
+/// A demo search's journal names the demo's inputs by `assets/demo/…`, not the temporary
+/// copy they ran from; reopening it maps them back to the embedded demo, which loads (the
+/// fingerprints match), so `--open` of a demo journal is not read-only once the copy is gone.
+#[test]
+fn a_demo_journal_names_the_embedded_demo_and_opens_it_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("demo.journal.jsonl");
+    let plan = worker::JournalPlan {
+        path: journal.clone(),
+        resume: None,
+        rename: Some(gms::demo::recorded_path),
+    };
+    let inputs = gms::demo::inputs().unwrap();
+    let handle = worker::spawn_journaled(
+        move || Session::load(inputs, &Device::Cpu),
+        WorkerOptions {
+            params: params(0.4, 1),
+            mode: Default::default(),
+            signal: Default::default(),
+            running: false,
+            test_at_end: false,
+        },
+        gms::export::write_export,
+        Some(plan),
+    );
+    let mut b = Bench::attach(handle, params(0.4, 1), dir.path().join("x"));
+    b.key(KeyCode::Char('n'));
+    b.pump_until(|app, e| !app.steps.is_empty() && is_stats(e));
+    b.handle.commands.send(worker::Command::Stop).unwrap();
+    b.handle.thread.join().unwrap();
+
+    let recorded = gms::gms::journal::Journal::read(&journal).unwrap();
+    let header = recorded.header.inputs.search_inputs();
+    assert_eq!(header.victim, std::path::Path::new("assets/demo/victim"));
+    assert_eq!(
+        header.test_poison.as_deref(),
+        Some(std::path::Path::new("assets/demo/test_poison.jsonl"))
+    );
+    let resolved = gms::demo::resolve_recorded(header);
+    assert!(resolved.victim.join("config.json").is_file());
+    assert!(resolved.test_clean.as_ref().unwrap().is_file());
+
+    // Opened: an evaluation the journal lacks loads the demo's models, not "read-only".
+    let handle = worker::spawn_opened(
+        recorded,
+        move || Session::load(resolved, &Device::Cpu),
+        gms::export::write_export,
+    );
+    let mut o = Bench::attach(handle, params(0.4, 1), dir.path().join("y"));
+    let layers = o.app.num_layers;
+    let mut m = gms::model::SubstitutionMatrix::empty(layers);
+    m.set(layers - 1, Module::F, true);
+    o.handle
+        .commands
+        .send(worker::Command::Evaluate { tag: 7, matrix: m })
+        .unwrap();
+    o.pump_until(|_, e| matches!(e, WorkerEvent::Evaluated { .. }));
+    assert!(
+        o.seen.iter().any(|e| matches!(
+            e,
+            WorkerEvent::Models(gms::gms::worker::ModelsStatus::Loaded { .. })
+        )),
+        "the demo's models loaded"
+    );
 }

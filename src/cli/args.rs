@@ -19,7 +19,8 @@ pub struct SessionArgs {
     #[arg(long, value_name = "DIR")]
     pub proxy: Option<PathBuf>,
     /// Base model folder of the two adapters; default: the victim adapter's
-    /// base_model_name_or_path (a folder, or a Hub id in the local Hugging Face cache).
+    /// base_model_name_or_path (a folder, or a Hub id in the local Hugging Face cache). For
+    /// encoders in gms tui: the pre-trained checkpoint the merge baselines (B) need.
     #[arg(long, value_name = "DIR")]
     pub base: Option<PathBuf>,
     /// Clean proxy set D_c (JSONL/TSV/CSV with labels).

@@ -72,7 +72,9 @@ impl SearchCmd {
             None => self.params.params()?,
         };
         let inputs = match &resume {
-            Some(j) if !self.demo && !self.session.any_given() => j.header.inputs.search_inputs(),
+            Some(j) if !self.demo && !self.session.any_given() => {
+                crate::demo::resolve_recorded(j.header.inputs.search_inputs())
+            }
             _ => self.inputs()?,
         };
         let (mode, signal) = self.modes.resolve(resume.as_ref())?;
@@ -83,6 +85,7 @@ impl SearchCmd {
                 (None, None) => crate::gms::journal::default_path(&self.out),
             },
             resume,
+            rename: Some(crate::demo::recorded_path),
         };
         if let Some(dir) = &self.out_model {
             // The writer's own check, made before the search rather than after it.

@@ -70,9 +70,10 @@ impl TuiCmd {
                 "--demo brings its own models and datasets; drop --victim/--proxy/--clean/--suspect/--test-*"
             ),
             (false, true, _) => self.session.inputs()?,
-            (false, false, Some(j)) => j.header.inputs.search_inputs(),
+            (false, false, Some(j)) => crate::demo::resolve_recorded(j.header.inputs.search_inputs()),
             _ => demo_inputs()?,
         };
+        let (inputs, merge_base) = merge_base(inputs)?;
         let path = match (&self.resume, &self.journal) {
             (Some(r), _) => r.clone(),
             (None, Some(j)) => j.clone(),
@@ -88,7 +89,11 @@ impl TuiCmd {
             }
         };
         let (mode, signal) = self.modes.resolve(resume.as_ref())?;
-        let journal = crate::gms::worker::JournalPlan { path, resume };
+        let journal = crate::gms::worker::JournalPlan {
+            path,
+            resume,
+            rename: Some(crate::demo::recorded_path),
+        };
         crate::tui::run(TuiOptions {
             inputs,
             device: self.session.device,
@@ -103,6 +108,7 @@ impl TuiCmd {
                 .unwrap_or_else(|| std::env::temp_dir().join("gms-tui.log")),
             journal: Some(journal),
             open: None,
+            merge_base,
         })
     }
 
@@ -127,8 +133,9 @@ impl TuiCmd {
         };
         let (alpha, patience) = journal.last_params();
         let (_, signal, mode) = journal.modes()?;
+        let inputs = crate::demo::resolve_recorded(h.inputs.search_inputs());
         crate::tui::run(TuiOptions {
-            inputs: h.inputs.search_inputs(),
+            inputs,
             device: self.session.device,
             dtype,
             drops: h.drops,
@@ -141,8 +148,30 @@ impl TuiCmd {
                 .unwrap_or_else(|| std::env::temp_dir().join("gms-tui.log")),
             journal: None,
             open: Some(journal),
+            merge_base: None,
         })
     }
+}
+
+/// For encoders, `--base` names the pre-trained checkpoint the merge baselines (`B`) need,
+/// not an adapter base: it leaves the search inputs (the encoder pair loads without one).
+fn merge_base(mut inputs: SearchInputs) -> anyhow::Result<(SearchInputs, Option<PathBuf>)> {
+    let Some(base) = inputs.base.clone() else {
+        return Ok((inputs, None));
+    };
+    if crate::model::source::is_decoder(&inputs.victim) {
+        return Ok((inputs, None));
+    }
+    if !base.join("config.json").is_file() {
+        return Err(crate::GmsError::bad_file(
+            &base,
+            "is not a model folder (no config.json)",
+            "give --base the pre-trained checkpoint victim and proxy were fine-tuned from, or drop it",
+        )
+        .into());
+    }
+    inputs.base = None;
+    Ok((inputs, Some(base)))
 }
 
 /// The embedded demo's inputs, written out to files the session can load.

@@ -112,15 +112,7 @@ pub fn merge_yaml(y: &MergeYaml<'_>) -> String {
     s
 }
 
-/// Where `gms merge --mergekit FILE` puts the base folder mergekit reads when the given base
-/// is not in the victim's layout: beside FILE, named `<FILE stem>-mergekit-base`.
-pub fn mergekit_base_dir(yaml: &Path) -> std::path::PathBuf {
-    let stem = yaml
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "merge".into());
-    yaml.with_file_name(format!("{stem}-mergekit-base"))
-}
+pub use crate::gms::merge::mergekit_base_dir;
 
 #[cfg(test)]
 mod tests {

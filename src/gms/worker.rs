@@ -57,7 +57,23 @@ pub enum Command {
     },
     /// Merge and score every merge baseline at its defaults (`gms baselines`' rows), one
     /// method a unit between other work; each is reported as [`WorkerEvent::Baseline`].
-    Baselines,
+    Baselines {
+        /// The pre-trained checkpoint victim and proxy were fine-tuned from: TIES, DARE and
+        /// task arithmetic need it; without it only linear (WAG) runs.
+        base: Option<PathBuf>,
+    },
+    /// Write one merge baseline: the mergekit YAML that builds it and, when wanted, the
+    /// merged model folder (merged here, written by the export writer).
+    ExportBaseline {
+        /// The method, at its defaults (as [`Command::Baselines`] scored it).
+        method: crate::gms::merge::MergeMethod,
+        /// The pre-trained base (the base methods).
+        base: Option<PathBuf>,
+        /// Where the mergekit YAML goes.
+        yaml: PathBuf,
+        /// Where the merged model folder goes, if wanted.
+        model: Option<PathBuf>,
+    },
     /// End the worker.
     Stop,
 }
@@ -134,12 +150,31 @@ pub enum WorkerEvent {
     },
     /// The sweep is done.
     SweepDone,
+    /// The merge baselines about to run, in order, and those that will not, with why
+    /// (method name, reason): sent when [`Command::Baselines`] starts.
+    BaselinesPlanned {
+        /// Methods to merge and score, in the order they run.
+        methods: Vec<crate::gms::merge::MergeMethod>,
+        /// Methods not run, with the reason.
+        skipped: Vec<(String, String)>,
+    },
     /// One merge baseline scored ([`Command::Baselines`]).
     Baseline(crate::gms::merge::BaselineScore),
     /// Every baseline that could run has; the others, with why not (method name, reason).
     BaselinesDone {
         /// Methods not run, with the reason.
         skipped: Vec<(String, String)>,
+    },
+    /// Files written for a merge baseline ([`Command::ExportBaseline`]).
+    BaselineExported {
+        /// The method.
+        method: crate::gms::merge::MergeMethod,
+        /// The mergekit YAML.
+        yaml: PathBuf,
+        /// The merged model folder, if written.
+        model: Option<PathBuf>,
+        /// The base folder in the victim's layout that the YAML reads, when one was written.
+        mergekit_base: Option<PathBuf>,
     },
     /// Files written by an export.
     Exported {
@@ -231,6 +266,10 @@ pub struct JournalPlan {
     /// The journal to resume from: its inputs, search mode and signal are checked and its
     /// evaluations seed the cache.
     pub resume: Option<Journal>,
+    /// How a new journal's header names the inputs (front ends pass the demo's
+    /// `recorded_path`, so the demo's temporary copies are named by where they come from);
+    /// `None`: as given.
+    pub rename: Option<fn(&Path) -> PathBuf>,
 }
 
 /// A journal being written by the worker.
@@ -251,7 +290,7 @@ impl JournalSink {
         // The header spells the paper's search and signal by leaving them out.
         let mode = (options.mode != SearchMode::Paper).then(|| options.mode.to_string());
         let signal = (options.signal != Signal::Paper).then(|| options.signal.to_string());
-        let inputs = crate::gms::report::report_inputs(session)?;
+        let mut inputs = crate::gms::report::report_inputs(session)?;
         let dtype = session.dtype.as_str().to_string();
         let mut recorded_complete = std::collections::HashSet::new();
         let mut status = JournalStatus {
@@ -336,7 +375,13 @@ impl JournalSink {
                     architecture: session.evaluator.architecture().hf_class().to_string(),
                     num_layers: session.evaluator.num_layers(),
                     modules: session.evaluator.modules().to_vec(),
-                    inputs,
+                    inputs: match plan.rename {
+                        Some(rename) => {
+                            inputs.map_paths(rename);
+                            inputs
+                        }
+                        None => inputs,
+                    },
                     baseline: session.evaluator.baseline_counts(),
                     drops: session.evaluator.drops,
                     batches: Some(session.evaluator.batch_rows()),
@@ -403,9 +448,18 @@ impl JournalSink {
     }
 }
 
-/// What an export asks to have written: the scored report, and what the purified model is
-/// built from. The worker computes it; the front end's writer puts it on disk.
-pub struct ExportFiles<'a> {
+/// What an export asks to have written. The worker computes it; the front end's writer puts
+/// it on disk.
+pub enum ExportFiles<'a> {
+    /// A strategy: its report and, when wanted, the purified model.
+    Strategy(StrategyFiles<'a>),
+    /// A merge baseline: its mergekit YAML and, when wanted, the merged model.
+    Merge(MergeFiles<'a>),
+}
+
+/// What a strategy export asks to have written: the scored report, and what the purified
+/// model is built from.
+pub struct StrategyFiles<'a> {
     /// The strategy report.
     pub report: &'a StrategyReport,
     /// Where the strategy JSON goes.
@@ -416,6 +470,23 @@ pub struct ExportFiles<'a> {
     pub victim: &'a ModelSource,
     /// The proxy: where the substituted modules come from.
     pub proxy: &'a ModelSource,
+}
+
+/// What a merge-baseline export asks to have written.
+pub struct MergeFiles<'a> {
+    /// Victim, proxy and base, opened.
+    pub inputs: &'a crate::gms::merge::MergeInputs,
+    /// The method and its parameters.
+    pub params: &'a crate::gms::merge::MergeParams,
+    /// The merged model, when its folder is wanted.
+    pub merged: Option<&'a crate::gms::merge::MergedModel>,
+    /// Where the mergekit YAML goes.
+    pub yaml: &'a Path,
+    /// Where the merged model folder goes, if wanted.
+    pub model: Option<&'a Path>,
+    /// Where the base folder in the victim's layout goes when mergekit cannot read the base
+    /// as it is (`None` when it can, or the method needs no base).
+    pub mergekit_base: Option<&'a Path>,
 }
 
 /// Writes an export's files on the worker thread (so a large model does not stall the UI).
@@ -731,7 +802,9 @@ impl Worker {
             let busy = (self.running || self.stepping) && self.search.finished().is_none();
             // A sweep and a moving search take turns; commands act between any two units.
             self.sweep_turn = !self.sweep_turn;
-            if self.baselines.is_some() {
+            // Baselines take turns with a sweep or a moving search too (a method is one unit).
+            let other = busy || self.sweep.is_some();
+            if self.baselines.is_some() && (self.sweep_turn || !other) {
                 if let Err(e) = self.advance_baselines() {
                     self.baselines = None;
                     self.send(error_event(&e));
@@ -912,6 +985,7 @@ impl Worker {
         let plan = JournalPlan {
             path: r.journal.path.clone(),
             resume: Some(r.journal.clone()),
+            rename: None,
         };
         let stats = r.evaluator.stats;
         self.send(WorkerEvent::Models(ModelsStatus::Loading));
@@ -990,7 +1064,20 @@ impl Worker {
                     Some(("evaluate", serde_json::json!({"cells": matrix.cells()})))
                 }
                 Command::Sweep(alphas) => Some(("sweep", serde_json::json!({"alphas": alphas}))),
-                Command::Baselines => Some(("baselines", serde_json::json!({}))),
+                Command::Baselines { base } => {
+                    Some(("baselines", serde_json::json!({"base": base})))
+                }
+                Command::ExportBaseline {
+                    method,
+                    base,
+                    yaml,
+                    model,
+                } => Some((
+                    "export_baseline",
+                    serde_json::json!({
+                        "method": method.name(), "base": base, "yaml": yaml, "model": model,
+                    }),
+                )),
                 Command::Export {
                     matrix,
                     json,
@@ -1071,7 +1158,13 @@ impl Worker {
                 json,
                 model,
             } => self.export(matrix, search, sweep, json, model),
-            Command::Baselines => self.start_baselines(),
+            Command::Baselines { base } => self.start_baselines(base.as_deref()),
+            Command::ExportBaseline {
+                method,
+                base,
+                yaml,
+                model,
+            } => self.export_baseline(method, base.as_deref(), yaml, model),
             Command::Stop => {
                 self.stop = true;
                 Ok(())
@@ -1099,7 +1192,7 @@ impl Worker {
     }
 
     /// Opens the merge inputs and encodes the sets for [`Command::Baselines`].
-    fn start_baselines(&mut self) -> Result<()> {
+    fn start_baselines(&mut self, base: Option<&Path>) -> Result<()> {
         use crate::gms::merge::{baseline_methods, MergeInputs, MergeMethod, ScoringSets};
         let session = self.backend.session()?;
         let crate::model::ModelSource::Encoder(victim) = &session.victim else {
@@ -1111,13 +1204,17 @@ impl Worker {
                         "merge baselines are computed for encoder classifiers only".to_string(),
                     )
                 })
-                .collect();
+                .collect::<Vec<_>>();
+            self.send(WorkerEvent::BaselinesPlanned {
+                methods: Vec::new(),
+                skipped: skipped.clone(),
+            });
             self.send(WorkerEvent::BaselinesDone { skipped });
             return Ok(());
         };
         let i = &session.inputs;
         let device = session.evaluator.device().clone();
-        let inputs = MergeInputs::open(&i.victim, &i.proxy, None)?;
+        let inputs = MergeInputs::open(&i.victim, &i.proxy, base)?;
         let encoder = crate::model::tokenize::TextEncoder::load(&victim.dir, &victim.config)?;
         let paths = crate::gms::merge::score::ScoringPaths {
             clean: Some(&i.clean),
@@ -1127,15 +1224,71 @@ impl Worker {
         };
         let sets = ScoringSets::load(&encoder, victim.config.num_labels, &paths, &device)?;
         let (pending, skipped) = baseline_methods(&inputs);
+        let skipped: Vec<(String, String)> = skipped
+            .into_iter()
+            .map(|(m, why)| (m.name().to_string(), why))
+            .collect();
+        self.send(WorkerEvent::BaselinesPlanned {
+            methods: pending.clone(),
+            skipped: skipped.clone(),
+        });
         self.baselines = Some(BaselineJob {
             inputs,
             sets,
             device,
             pending,
-            skipped: skipped
-                .into_iter()
-                .map(|(m, why)| (m.name().to_string(), why))
-                .collect(),
+            skipped,
+        });
+        Ok(())
+    }
+
+    /// Merges `method` at its defaults (when the model is wanted) and has the export writer
+    /// put the YAML and the model folder on disk.
+    fn export_baseline(
+        &mut self,
+        method: crate::gms::merge::MergeMethod,
+        base: Option<&Path>,
+        yaml: PathBuf,
+        model: Option<PathBuf>,
+    ) -> Result<()> {
+        use crate::gms::merge::{merge_models, MergeInputs, MergeParams};
+        let session = self.backend.session()?;
+        if !matches!(session.victim, ModelSource::Encoder(_)) {
+            return Err(GmsError::BadArgument {
+                flag: "export",
+                value: method.name().into(),
+                problem: "merge baselines are computed for encoder classifiers only".into(),
+            });
+        }
+        if method.needs_base() && base.is_none() {
+            return Err(GmsError::BadArgument {
+                flag: "--base",
+                value: String::new(),
+                problem: format!("{method} {}", crate::gms::merge::NEEDS_BASE),
+            });
+        }
+        let i = &session.inputs;
+        let inputs = MergeInputs::open(&i.victim, &i.proxy, base.filter(|_| method.needs_base()))?;
+        let params = MergeParams::defaults(method);
+        let merged = model
+            .as_ref()
+            .map(|_| merge_models(&inputs, &params))
+            .transpose()?;
+        let mergekit_base = (method.needs_base() && !inputs.base_is_mergekit_ready())
+            .then(|| crate::gms::merge::mergekit_base_dir(&yaml));
+        (self.write)(&ExportFiles::Merge(MergeFiles {
+            inputs: &inputs,
+            params: &params,
+            merged: merged.as_ref(),
+            yaml: &yaml,
+            model: model.as_deref(),
+            mergekit_base: mergekit_base.as_deref(),
+        }))?;
+        self.send(WorkerEvent::BaselineExported {
+            method,
+            yaml,
+            model,
+            mergekit_base,
         });
         Ok(())
     }
@@ -1247,13 +1400,13 @@ impl Worker {
             },
         )?;
         report.sweep = sweep;
-        (self.write)(&ExportFiles {
+        (self.write)(&ExportFiles::Strategy(StrategyFiles {
             report: &report,
             json: &json,
             model: model.as_deref(),
             victim: &session.victim,
             proxy: &session.proxy,
-        })?;
+        }))?;
         self.send(WorkerEvent::Exported { json, model });
         Ok(())
     }

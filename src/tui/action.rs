@@ -63,6 +63,8 @@ pub enum Action {
     Sweep,
     /// Switch to the next search mode (paper → cells → beam → refine → paper).
     CycleMode,
+    /// Open or close the merge-baselines panel (asking the worker for them the first time).
+    ToggleBaselines,
     /// Move the heatmap cursor.
     Move(Direction),
     /// Move the selection of the focused list.

@@ -25,6 +25,8 @@ use ratatui::layout::Rect;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+mod baselines;
+pub use baselines::short_label;
 mod choose;
 mod navigate;
 mod steer;
@@ -48,6 +50,9 @@ pub enum Focus {
     Steps,
     /// The trade-off list: arrows choose an α, enter adopts it.
     Tradeoff,
+    /// The merge-baselines panel (`B`): arrows choose a method, `w`/`W` write it. Outside
+    /// the tab cycle: tab leaves it for the heatmap.
+    Baselines,
 }
 
 impl Focus {
@@ -56,13 +61,16 @@ impl Focus {
         match self {
             Focus::Heatmap => Focus::Steps,
             Focus::Steps => Focus::Tradeoff,
-            Focus::Tradeoff => Focus::Heatmap,
+            Focus::Tradeoff | Focus::Baselines => Focus::Heatmap,
         }
     }
 
     /// The pane before this one (shift-tab).
     pub fn prev(self) -> Focus {
-        self.next().next()
+        match self {
+            Focus::Baselines => Focus::Tradeoff,
+            f => f.next().next(),
+        }
     }
 }
 
@@ -334,6 +342,18 @@ pub struct App {
     pub baselines: Vec<crate::gms::merge::BaselineScore>,
     /// Merge methods the worker did not run, with why.
     pub baselines_skipped: Vec<(String, String)>,
+    /// Merge methods the worker is running, in order (what the panel lists while computing).
+    pub baselines_planned: Vec<crate::gms::merge::MergeMethod>,
+    /// Whether the baselines were asked for (once per session: `B` asks the first time).
+    pub baselines_requested: bool,
+    /// Whether every baseline that could run has.
+    pub baselines_done: bool,
+    /// The selected row of the baselines panel (an index into `baselines_planned`).
+    pub baselines_selected: usize,
+    /// The pre-trained base the base methods merge against (`gms tui --base` for encoders).
+    pub merge_base: Option<PathBuf>,
+    /// Merge baselines written so far, newest last: the method and the YAML (and model).
+    pub written_merges: Vec<(crate::gms::merge::MergeMethod, PathBuf, Option<PathBuf>)>,
     known: HashMap<SubstitutionMatrix, Known>,
     replaying: bool,
     exports_pending: Vec<write::PendingExport>,
@@ -391,6 +411,12 @@ impl App {
             models: None,
             baselines: Vec::new(),
             baselines_skipped: Vec::new(),
+            baselines_planned: Vec::new(),
+            baselines_requested: false,
+            baselines_done: false,
+            baselines_selected: 0,
+            merge_base: None,
+            written_merges: Vec::new(),
             known: HashMap::new(),
             replaying: false,
             exports_pending: Vec::new(),
@@ -498,6 +524,7 @@ impl App {
                 .steps_selected
                 .and_then(|id| rows::row_strategy(self, id)),
             Focus::Tradeoff => self.sweep_strategy(self.sweep_selected),
+            Focus::Baselines => None,
         };
         selected.unwrap_or_else(|| self.chosen())
     }
@@ -694,6 +721,7 @@ impl App {
                     Focus::Heatmap => "on the heatmap",
                     Focus::Steps => "in the step table",
                     Focus::Tradeoff => "in the trade-off list",
+                    Focus::Baselines => "in the baselines panel",
                 };
                 self.say(
                     format!(
@@ -712,12 +740,16 @@ impl App {
             Action::PatienceUp | Action::PatienceDown => return self.change_patience(action),
             Action::Sweep => return self.start_sweep(),
             Action::CycleMode => return self.cycle_mode(),
+            Action::ToggleBaselines => return self.toggle_baselines(),
             Action::Adopt => self.adopt(),
             Action::ToggleCell | Action::ToggleRow | Action::ToggleColumn => self.edit(action),
             Action::Evaluate => return self.evaluate(),
             Action::TakeBest => self.take_best(),
             Action::Follow => self.follow(),
             Action::Undo => self.undo_last(),
+            Action::WriteStrategy | Action::WriteModel if self.focus == Focus::Baselines => {
+                return self.export_baseline(action == Action::WriteModel)
+            }
             Action::WriteStrategy => return self.export(false),
             Action::WriteModel => return self.export(true),
         }
@@ -903,10 +935,24 @@ impl App {
             WorkerEvent::Stats { stats } => self.stats = stats,
             WorkerEvent::Journal(_) => {}
             WorkerEvent::Models(m) => self.models_changed(m),
-            WorkerEvent::Baseline(b) => self.baselines.push(b),
-            WorkerEvent::BaselinesDone { skipped } => self.baselines_skipped = skipped,
+            WorkerEvent::BaselinesPlanned { methods, skipped } => {
+                self.baselines_planned = methods;
+                self.baselines_skipped = skipped;
+            }
+            WorkerEvent::Baseline(b) => self.baseline_scored(b),
+            WorkerEvent::BaselinesDone { skipped } => self.baselines_finished(skipped),
+            WorkerEvent::BaselineExported {
+                method,
+                yaml,
+                model,
+                mergekit_base,
+            } => self.baseline_exported(method, yaml, model, mergekit_base),
             WorkerEvent::Error { message, .. } => {
                 self.sweeping = false;
+                if self.baselines_requested && !self.baselines_done {
+                    // The job ended with the error; what was scored stays.
+                    self.baselines_done = true;
+                }
                 self.stepping = false;
                 self.exports_pending.clear();
                 self.say(message, Level::Error);

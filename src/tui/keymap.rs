@@ -53,8 +53,10 @@ pub enum Scope {
     Any,
     /// The heatmap has the focus.
     Heatmap,
-    /// The step table or the trade-off list has the focus.
+    /// A list has the focus: the step table, the trade-off list or the baselines panel.
     Lists,
+    /// The step table or the trade-off list has the focus (their rows are strategies).
+    Rows,
     /// The trade-off list has the focus.
     Tradeoff,
 }
@@ -66,6 +68,7 @@ impl Scope {
             Scope::Any => true,
             Scope::Heatmap => focus == Focus::Heatmap,
             Scope::Lists => focus != Focus::Heatmap,
+            Scope::Rows => matches!(focus, Focus::Steps | Focus::Tradeoff),
             Scope::Tradeoff => focus == Focus::Tradeoff,
         }
     }
@@ -229,6 +232,15 @@ pub const KEYS: &[Binding] = &[
         Some("α sweep 0.0–1.0 by 0.1 → trade-off list"),
         Some(("a sweep", 6)),
     ),
+    bind(
+        &[Char('B')],
+        "B",
+        Action::ToggleBaselines,
+        Scope::Any,
+        Search,
+        Some("merge baselines (WAG, TIES, DARE…): panel"),
+        Some(("B merges", 15)),
+    ),
     // panes and lists
     bind(
         &[KeyCode::Tab],
@@ -324,7 +336,7 @@ pub const KEYS: &[Binding] = &[
         &[KeyCode::Enter],
         "enter",
         Action::Adopt,
-        Scope::Lists,
+        Scope::Rows,
         Panes,
         Some("adopt the row: kept on the heatmap for w"),
         Some(("enter adopt", 7)),
@@ -437,7 +449,7 @@ pub const KEYS: &[Binding] = &[
         Action::WriteStrategy,
         Scope::Any,
         Files,
-        Some("write the shown strategy (★best if live)"),
+        Some("write the shown strategy, or B's merge YAML"),
         Some(("w write", 3)),
     ),
     bind(
@@ -446,7 +458,7 @@ pub const KEYS: &[Binding] = &[
         Action::WriteModel,
         Scope::Any,
         Files,
-        Some("write that JSON and the purified model"),
+        Some("…and the purified model, or B's merged model"),
         Some(("W +model", 9)),
     ),
 ];
@@ -548,7 +560,12 @@ pub fn key_name(code: KeyCode) -> String {
 mod tests {
     use super::*;
 
-    const FOCI: [Focus; 3] = [Focus::Heatmap, Focus::Steps, Focus::Tradeoff];
+    const FOCI: [Focus; 4] = [
+        Focus::Heatmap,
+        Focus::Steps,
+        Focus::Tradeoff,
+        Focus::Baselines,
+    ];
 
     #[test]
     fn keys_are_bound_once_per_pane() {
@@ -634,5 +651,7 @@ mod tests {
         assert!(hints(Focus::Tradeoff).contains(&"←→ α"));
         assert!(!hints(Focus::Steps).contains(&"←→ α"));
         assert_eq!(hints(Focus::Steps)[0], "? help");
+        assert!(hints(Focus::Baselines).contains(&"↑↓ select"));
+        assert!(!hints(Focus::Baselines).contains(&"enter adopt"));
     }
 }

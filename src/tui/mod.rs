@@ -63,6 +63,8 @@ pub struct TuiOptions {
     /// A recorded search to show (`--open`): replayed from its journal, the models loaded
     /// (from `inputs`) only for an evaluation it lacks.
     pub open: Option<crate::gms::journal::Journal>,
+    /// The pre-trained base the merge baselines' base methods need (`--base` for encoders).
+    pub merge_base: Option<PathBuf>,
 }
 
 /// Runs the workbench until the user quits.
@@ -90,6 +92,7 @@ pub fn run(options: TuiOptions) -> anyhow::Result<()> {
         ),
     };
     let mut app = App::new(options.params, options.export_dir);
+    app.merge_base = options.merge_base;
     app.log_file = Some(options.log_file.clone());
     let result = {
         let mut terminal = TerminalGuard::enter()?;
@@ -116,7 +119,12 @@ pub fn run(options: TuiOptions) -> anyhow::Result<()> {
 /// Sends the commands an action produced, creating the export folder before an export.
 pub fn dispatch(app: &mut App, commands: &UnboundedSender<Command>, to_send: Vec<Command>) {
     for command in to_send {
-        if let Command::Export { json, .. } = &command {
+        let written = match &command {
+            Command::Export { json, .. } => Some(json),
+            Command::ExportBaseline { yaml, .. } => Some(yaml),
+            _ => None,
+        };
+        if let Some(json) = written {
             if let Some(dir) = json.parent().filter(|d| !d.as_os_str().is_empty()) {
                 if let Err(e) = std::fs::create_dir_all(dir) {
                     app.on_worker_event(WorkerEvent::Error {

@@ -7,7 +7,7 @@
 
 use crate::tui::app::{App, Focus};
 use crate::tui::rows::{self, RowId};
-use crate::tui::widgets::{chart, heatmap, help, info, status, steps, tradeoff};
+use crate::tui::widgets::{baselines, chart, heatmap, help, info, status, steps, tradeoff};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
@@ -35,6 +35,8 @@ pub struct Areas {
     pub chart: Rect,
     /// Trade-off view.
     pub tradeoff: Rect,
+    /// The merge-baselines panel (while it has the focus, in the step table's place).
+    pub baselines: Rect,
     /// Key-hint bar at the bottom.
     pub hints: Rect,
 }
@@ -56,6 +58,26 @@ pub fn layout(area: Rect, app: &App) -> Areas {
     let [heatmap, legend] =
         Layout::vertical([Constraint::Length(heat_h), Constraint::Min(0)]).areas(left);
     let none = Rect::new(right.x, right.y, 0, 0);
+    if app.focus == Focus::Baselines {
+        // The panel on top, the trade-off view (with the merges' points) under it.
+        let want = baselines::height(app, right.width);
+        let panel_h = want
+            .min(right.height.saturating_sub(8))
+            .max(5.min(right.height));
+        let [panel, bottom] =
+            Layout::vertical([Constraint::Length(panel_h), Constraint::Min(0)]).areas(right);
+        return Areas {
+            status,
+            heatmap,
+            legend,
+            steps: none,
+            gauge: none,
+            chart: none,
+            tradeoff: bottom,
+            baselines: panel,
+            hints,
+        };
+    }
     let (table, bottom) = if app.focus == Focus::Tradeoff && right.height < COMPACT_HEIGHT {
         (none, right)
     } else {
@@ -98,6 +120,7 @@ pub fn layout(area: Rect, app: &App) -> Areas {
         gauge,
         chart,
         tradeoff,
+        baselines: none,
         hints,
     }
 }
@@ -191,6 +214,9 @@ pub fn draw(frame: &mut Frame, app: &App) {
         chart::render(frame, a.chart, app);
     }
     tradeoff::render(frame, a.tradeoff, app);
+    if a.baselines.height > 0 {
+        baselines::render(frame, a.baselines, app);
+    }
     status::render_hints(frame, a.hints, app);
     if app.help {
         help::render(frame, area, app);

@@ -288,9 +288,19 @@ pub struct BaselineScore {
     pub score: ModelScore,
 }
 
+/// Where `gms merge --mergekit FILE` puts the base folder mergekit reads when the given base
+/// is not in the victim's layout: beside FILE, named `<FILE stem>-mergekit-base`.
+pub fn mergekit_base_dir(yaml: &std::path::Path) -> std::path::PathBuf {
+    let stem = yaml
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "merge".into());
+    yaml.with_file_name(format!("{stem}-mergekit-base"))
+}
+
 /// Why a method of [`merge_baselines`] did not run: the base methods need the pre-trained
 /// base.
-pub const NEEDS_BASE: &str = "needs the pre-trained base (gms baselines --base)";
+pub const NEEDS_BASE: &str = "needs the pre-trained base (--base DIR)";
 
 /// Merges and scores `method` at its defaults (`gms baselines`' rows; the TUI's baselines).
 pub fn merge_baseline(

@@ -6,7 +6,7 @@ use super::*;
 impl App {
     pub(super) fn adopt(&mut self) {
         let shown = self.shown();
-        if self.focus == Focus::Heatmap {
+        if matches!(self.focus, Focus::Heatmap | Focus::Baselines) {
             return;
         }
         if matches!(shown.source, Source::Live { .. }) {

@@ -43,7 +43,7 @@ impl App {
                     self.sweep_selected = self.sweep.len() - 1;
                 }
             }
-            Focus::Heatmap => {}
+            Focus::Heatmap | Focus::Baselines => {}
         }
     }
 
@@ -71,6 +71,7 @@ impl App {
                 let page = ui::tradeoff_room(self).max(1);
                 self.sweep_selected = moved(Some(self.sweep_selected), m, self.sweep.len(), page);
             }
+            Focus::Baselines => self.select_baseline(m),
         }
     }
 
@@ -160,7 +161,7 @@ impl App {
 }
 
 /// Where a selection at `cur` of `len` rows lands after `m` (`page` rows a page).
-fn moved(cur: Option<usize>, m: Motion, len: usize, page: usize) -> usize {
+pub(super) fn moved(cur: Option<usize>, m: Motion, len: usize, page: usize) -> usize {
     let last = len.saturating_sub(1);
     let Some(i) = cur else {
         return match m {

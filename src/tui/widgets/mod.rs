@@ -1,5 +1,6 @@
 //! The workbench's panels; each draws from `&App` and nothing else.
 
+pub mod baselines;
 pub mod chart;
 pub mod heatmap;
 pub mod help;

@@ -201,6 +201,7 @@ pub fn render_hints(frame: &mut Frame, area: Rect, app: &App) {
         Focus::Heatmap => "heatmap",
         Focus::Steps => "steps",
         Focus::Tradeoff => "trade-off",
+        Focus::Baselines => "baselines",
     };
     let tag = format!("[{pane}] ");
     used += tag.chars().count();

@@ -3,10 +3,12 @@
 //! α keeps its own column and the ASR cliff reads at a glance. The selected row is what the
 //! heatmap shows while the list has the focus.
 //!
-//! The rows are the greedy search's at each α; other series (search modes, merge baselines)
-//! would be more rows of the same shape.
+//! The rows are the greedy search's at each α. Merge baselines the worker has scored (`B`)
+//! stand after the sweep's columns as labelled points (`◇` CACC, `◆` ASR, `L`/`TA`/`T`/`D`/
+//! `DL` under them): a merge has no α, so it is a point beside the curve, not on it.
 
-use crate::tui::app::{sweep_alphas, App, Focus, SweepResult};
+use crate::gms::merge::BaselineScore;
+use crate::tui::app::{short_label, sweep_alphas, App, Focus, SweepResult};
 use crate::tui::summary;
 use crate::tui::widgets::heatmap::focus_style;
 use ratatui::buffer::Buffer;
@@ -31,12 +33,25 @@ fn rates(s: &SweepResult) -> (f64, f64) {
     }
 }
 
+/// CACC and ASR of a merge baseline: on the test sets when given, else on the proxy sets.
+fn baseline_rates(b: &BaselineScore) -> Option<(f64, f64)> {
+    match (b.score.test, b.score.proxy) {
+        (Some(t), _) => Some((t.cacc, t.asr)),
+        (None, Some(c)) => Some((c.acc(), c.asr())),
+        (None, None) => None,
+    }
+}
+
 /// Where the list and the plot go inside the panel `area`.
 fn parts(area: Rect, app: &App) -> (Option<Rect>, Option<Rect>) {
-    if app.sweep.is_empty() || area.width < 3 || area.height < 3 {
+    if area.width < 3 || area.height < 3 {
         return (None, None);
     }
     let inner = Block::bordered().inner(area);
+    if app.sweep.is_empty() {
+        // Merge baselines without a sweep: their points alone.
+        return (None, (!app.baselines.is_empty()).then_some(inner));
+    }
     let focused = app.focus == Focus::Tradeoff;
     let list_h = (app.sweep.len() as u16 + 1).min(inner.height);
     if inner.width >= LIST_WIDTH + 1 + PLOT_MIN_WIDTH {
@@ -97,21 +112,34 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     } else {
         " trade-off ".to_string()
     };
-    if !app.sweep.is_empty() {
+    if !app.sweep.is_empty() || !app.baselines.is_empty() {
         let what = if app.has_test_sets() { "test" } else { "proxy" };
         // The plot's glyphs need their legend; a narrow title keeps a terse one.
-        let legend = format!("· █ ASR ░ CACC ({what}) ");
-        let terse = "█ASR ░CACC ";
+        let merges = !app.baselines.is_empty();
+        let (legend, terse) = match (app.sweep.is_empty(), merges) {
+            (false, false) => (
+                format!("· █ ASR ░ CACC ({what}) "),
+                "█ASR ░CACC ".to_string(),
+            ),
+            (false, true) => (
+                format!("· █ ASR ░ CACC ({what}) · merges ◆ ASR ◇ CACC "),
+                "█◆ASR ░◇CACC ".to_string(),
+            ),
+            (true, _) => (
+                format!("· merges: ◆ ASR ◇ CACC ({what}) "),
+                "◆ASR ◇CACC ".to_string(),
+            ),
+        };
         if title.chars().count() + legend.chars().count() <= width {
             title.push_str(&legend);
         } else if title.chars().count() + terse.chars().count() <= width {
-            title.push_str(terse);
+            title.push_str(&terse);
         }
     }
     let block = Block::bordered()
         .border_style(focus_style(focused))
         .title(summary::fit(&title, width));
-    if app.sweep.is_empty() {
+    if app.sweep.is_empty() && app.baselines.is_empty() {
         let text = if app.sweeping {
             "sweeping α 0.0–1.0: rows appear as each α's search ends…"
         } else {
@@ -210,26 +238,68 @@ struct Plot<'a> {
     app: &'a App,
 }
 
+/// A column of the plot.
+enum Column<'a> {
+    /// The sweep's `i`-th α.
+    Sweep(usize, &'a SweepResult),
+    /// A dotted line between the sweep and the merges.
+    Gap,
+    /// A merge baseline's point.
+    Merge(&'a BaselineScore),
+}
+
 impl Widget for Plot<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let app = self.app;
-        let n = app.sweep.len() as u16;
+        let merges: Vec<&BaselineScore> = app
+            .baselines
+            .iter()
+            .filter(|b| baseline_rates(b).is_some())
+            .collect();
+        let mut columns: Vec<Column> = app
+            .sweep
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Column::Sweep(i, s))
+            .collect();
+        if !columns.is_empty() && !merges.is_empty() {
+            columns.push(Column::Gap);
+        }
+        columns.extend(merges.iter().map(|b| Column::Merge(b)));
+        let n = columns.len() as u16;
         if area.width <= 6 || area.height < 3 || n == 0 {
             return;
         }
         let mut top = area.y;
         let mut height = area.height;
-        // The selected α's figures, when there is a row to spare.
+        // The selected α's (or, in the baselines panel, merge's) figures, when there is a
+        // row to spare.
         if area.height >= 6 {
-            if let Some(s) = app.sweep.get(app.sweep_selected) {
-                let (cacc, asr) = rates(s);
-                let text = format!(
-                    "α {:.2}: {} · CACC {}% · ASR {}%",
-                    s.alpha,
-                    summary::cells(s.best.matrix.count()),
+            let selected_merge = (app.focus == Focus::Baselines)
+                .then(|| app.selected_baseline())
+                .flatten()
+                .and_then(|m| app.baseline_score(m))
+                .and_then(|b| Some((b, baseline_rates(b)?)));
+            let text = match selected_merge {
+                Some((b, (cacc, asr))) => Some(format!(
+                    "{} {}: CACC {}% · ASR {}%",
+                    short_label(b.method),
+                    b.method,
                     summary::pct(cacc),
                     summary::pct(asr)
-                );
+                )),
+                None => app.sweep.get(app.sweep_selected).map(|s| {
+                    let (cacc, asr) = rates(s);
+                    format!(
+                        "α {:.2}: {} · CACC {}% · ASR {}%",
+                        s.alpha,
+                        summary::cells(s.best.matrix.count()),
+                        summary::pct(cacc),
+                        summary::pct(asr)
+                    )
+                }),
+            };
+            if let Some(text) = text {
                 buf.set_line(
                     area.x,
                     top,
@@ -244,9 +314,15 @@ impl Widget for Plot<'_> {
             }
         }
         let plot_h = height - 1;
-        // The y axis takes `100%│`, or `100│` when that leaves each α two columns.
-        let axis: u16 = if (area.width - 5) / n >= 2 { 5 } else { 4 };
-        let col = ((area.width - axis) / n).clamp(2, 8);
+        let labels: Vec<usize> = columns
+            .iter()
+            .filter_map(|c| match c {
+                Column::Merge(b) => Some(short_label(b.method).chars().count()),
+                _ => None,
+            })
+            .collect();
+        let g = fit_columns(area.width, app.sweep.len(), &labels);
+        let (axis, col) = (g.axis, g.col);
         // Each bar is `bar` columns wide: one on a narrow plot, more when there is room,
         // always leaving a gap between αs once the columns are wide enough.
         let bar = ((col - 1) / 2).max(1);
@@ -271,42 +347,141 @@ impl Widget for Plot<'_> {
             buf.set_string(area.x, y, format!("{label:>w$}│"), dim);
         }
         let base_y = top + plot_h;
-        for (i, s) in app.sweep.iter().enumerate() {
-            let x = area.x + axis + col * i as u16;
+        // The row a rate stands on: 0 at the bottom, `plot_h - 1` at 100 %.
+        let row_of = |rate: f64| (rate * f64::from(plot_h - 1)).round() as u16;
+        let selected_merge = (app.focus == Focus::Baselines)
+            .then(|| app.selected_baseline())
+            .flatten();
+        let mut x = area.x + axis;
+        for column in &columns {
+            let width = match column {
+                Column::Sweep(..) => col,
+                Column::Gap => g.gap,
+                Column::Merge(b) => g.merge_width(short_label(b.method).chars().count()),
+            };
+            let at = x;
+            x += width;
+            if width == 0 {
+                continue;
+            }
+            let x = at;
             if x + 1 >= area.right() {
                 break;
             }
-            let (cacc, asr) = rates(s);
-            // CACC in whole cells of light shade.
-            let cacc_cells = (cacc * f64::from(plot_h)).round() as u16;
-            for k in 0..cacc_cells.min(plot_h) {
-                let shade = "░".repeat(usize::from(bar));
-                buf.set_string(x, base_y - 1 - k, shade, Style::new().fg(Color::Green));
-            }
-            // ASR in eighths of a cell.
-            let eighths = (asr * f64::from(plot_h) * 8.0).round() as u16;
-            for k in 0..plot_h {
-                let left = eighths.saturating_sub(k * 8);
-                if left == 0 {
-                    break;
+            match column {
+                Column::Sweep(i, s) => {
+                    let (cacc, asr) = rates(s);
+                    // CACC in whole cells of light shade.
+                    let cacc_cells = (cacc * f64::from(plot_h)).round() as u16;
+                    for k in 0..cacc_cells.min(plot_h) {
+                        let shade = "░".repeat(usize::from(bar));
+                        buf.set_string(x, base_y - 1 - k, shade, Style::new().fg(Color::Green));
+                    }
+                    // ASR in eighths of a cell.
+                    let eighths = (asr * f64::from(plot_h) * 8.0).round() as u16;
+                    for k in 0..plot_h {
+                        let left = eighths.saturating_sub(k * 8);
+                        if left == 0 {
+                            break;
+                        }
+                        let ch =
+                            [" ", "▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"][usize::from(left.min(8))];
+                        let block = ch.repeat(usize::from(bar));
+                        buf.set_string(x + bar, base_y - 1 - k, block, Style::new().fg(Color::Red));
+                    }
+                    let label = alpha_label(s.alpha, col, *i, app.sweep.len());
+                    if !label.is_empty() {
+                        let style = if *i == app.sweep_selected && app.focus != Focus::Baselines {
+                            Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)
+                        } else {
+                            dim
+                        };
+                        let label = summary::fit(&label, usize::from(area.right() - x));
+                        buf.set_string(x, base_y, label, style);
+                    }
                 }
-                let ch = [" ", "▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"][usize::from(left.min(8))];
-                let block = ch.repeat(usize::from(bar));
-                buf.set_string(x + bar, base_y - 1 - k, block, Style::new().fg(Color::Red));
-            }
-            let label = alpha_label(s.alpha, col, i, app.sweep.len());
-            if !label.is_empty() {
-                let style = if i == app.sweep_selected {
-                    Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)
-                } else {
-                    dim
-                };
-                let label = summary::fit(&label, usize::from(area.right() - x));
-                buf.set_string(x, base_y, label, style);
+                Column::Gap => {
+                    for r in 0..plot_h {
+                        buf.set_string(x + (g.gap - 1) / 2, top + r, "┊", dim);
+                    }
+                }
+                Column::Merge(b) => {
+                    let Some((cacc, asr)) = baseline_rates(b) else {
+                        continue;
+                    };
+                    buf.set_string(
+                        x,
+                        base_y - 1 - row_of(cacc),
+                        "◇",
+                        Style::new().fg(Color::Green).add_modifier(Modifier::BOLD),
+                    );
+                    buf.set_string(
+                        x + bar,
+                        base_y - 1 - row_of(asr),
+                        "◆",
+                        Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+                    );
+                    let style = if selected_merge == Some(b.method) {
+                        Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)
+                    } else {
+                        Style::new().fg(Color::Cyan)
+                    };
+                    let label = summary::fit(short_label(b.method), usize::from(area.right() - x));
+                    buf.set_string(x, base_y, label, style);
+                }
             }
         }
-        let alpha = format!("{:>w$} ", "α", w = usize::from(axis - 1));
+        let alpha = if app.sweep.is_empty() { " " } else { "α" };
+        let alpha = format!("{:>w$} ", alpha, w = usize::from(axis - 1));
         buf.set_string(area.x, base_y, alpha, dim);
+    }
+}
+
+/// How the plot's columns share its width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Geometry {
+    /// Columns of the y axis: `100%│`, or `100│` when that leaves each α two.
+    axis: u16,
+    /// Columns of each α.
+    col: u16,
+    /// Columns of the dotted line between the sweep and the merges (0: none).
+    gap: u16,
+}
+
+impl Geometry {
+    /// Columns of a merge whose label is `label` characters: its two points, and a space
+    /// after the label so neighbours' labels do not run together.
+    fn merge_width(&self, label: usize) -> u16 {
+        self.col.max(label as u16 + 1)
+    }
+
+    fn total(&self, sweep: usize, labels: &[usize]) -> u16 {
+        let merges: u16 = labels.iter().map(|l| self.merge_width(*l)).sum();
+        self.axis + self.col * sweep as u16 + self.gap + merges
+    }
+}
+
+/// The widest columns (2 to 8 an α) that fit `width` with `sweep` αs and merges labelled
+/// `labels` characters long; the dotted gap goes first when room is short, then the axis's
+/// `%`. Past that, the columns stay 2 wide and the right end is cut.
+fn fit_columns(width: u16, sweep: usize, labels: &[usize]) -> Geometry {
+    let gap = if sweep > 0 && !labels.is_empty() {
+        2
+    } else {
+        0
+    };
+    for (axis, gap) in [(5, gap), (5, 0), (4, 0)] {
+        for col in (2..=8).rev() {
+            let g = Geometry { axis, col, gap };
+            if g.total(sweep, labels) <= width {
+                return g;
+            }
+        }
+    }
+    Geometry {
+        axis: 4,
+        col: 2,
+        gap: 0,
     }
 }
 
@@ -334,6 +509,26 @@ fn alpha_label(alpha: f64, col: u16, i: usize, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merges_get_room_for_their_labels() {
+        // The sweep alone: as wide as fits, `100%│` while each α keeps two columns.
+        assert_eq!(
+            fit_columns(60, 11, &[]),
+            Geometry {
+                axis: 5,
+                col: 5,
+                gap: 0
+            }
+        );
+        assert_eq!(fit_columns(25, 11, &[]).axis, 4);
+        // L TA T D DL beside it: the gap goes before the axis's `%`.
+        let labels = [1, 2, 1, 1, 2];
+        let g = fit_columns(38, 11, &labels);
+        assert_eq!((g.col, g.gap), (2, 0));
+        assert!(g.total(11, &labels) <= 38);
+        assert_eq!(fit_columns(54, 11, &labels).gap, 2);
+    }
 
     #[test]
     fn alpha_labels_fit_their_columns() {
