@@ -10,6 +10,7 @@
 use crate::data::Example;
 use crate::error::{GmsError, Result};
 use crate::gms::evaluator::{Evaluator, StatePlan};
+use crate::gms::score::Drops;
 use crate::gms::search::{GreedySearch, Move, SearchParams};
 use crate::gms::session::{PrecisionReport, SearchInputs, Session};
 use crate::model::adapter::HubCache;
@@ -216,11 +217,13 @@ pub fn time_search(
     device: &Device,
     dtype: DType,
     params: SearchParams,
+    drops: Drops,
     config: Configuration,
 ) -> Result<SearchTiming> {
     let t0 = Instant::now();
     let mut session = Session::load_with(inputs, device, dtype)?;
     let load_s = t0.elapsed().as_secs_f64();
+    session.evaluator.drops = drops;
     session.evaluator.layer_cache = config.layer_cache;
     session.evaluator.abandonment = config.abandonment;
     let layers = session.evaluator.num_layers();
@@ -258,7 +261,14 @@ pub fn time_full_walk(inputs: SearchInputs, device: &Device, dtype: DType) -> Re
     // Each step drops one module type or one layer, so a walk has at most this many steps.
     let steps = source.architecture().modules().len() + source.num_layers();
     let params = SearchParams::validated(0.4, steps)?;
-    time_search(inputs, device, dtype, params, CONFIGURATIONS[0])
+    time_search(
+        inputs,
+        device,
+        dtype,
+        params,
+        Drops::Relative,
+        CONFIGURATIONS[0],
+    )
 }
 
 /// How far a model's logits are from the golden ones.
@@ -470,7 +480,7 @@ pub fn llm_report(run: &SearchTiming, device: &str, kit: &Path, peak_mb: Option<
     let _ = writeln!(s, "{LLM_SECTION}\n");
     let _ = writeln!(
         s,
-        "Written by `cargo run --release -- bench --llm` (gms {}). `llm_sst2_badnet` (victim) + `llm_sst2_proxy_uci` (proxy), PEFT LoRA adapters over SmolLM2-135M (30 layers × 7 modules), with `{}/proxysets/llm_sst2_badnet` (200 + 200 rows), α 0.4, patience 5, relative drops, f32, no test sets. Device: {device}.\n",
+        "Written by `cargo run --release -- bench --llm` (gms {}). `llm_sst2_badnet` (victim) + `llm_sst2_proxy_uci` (proxy), PEFT LoRA adapters over SmolLM2-135M (30 layers × 7 modules), with `{}/proxysets/llm_sst2_badnet` (200 + 200 rows), α 0.4, patience 5, absolute drops (`--drops absolute`: the reference's decoder search, whose walk on this kit is 208 evaluations; with relative drops the paper's patience rule walks on layer by layer for hours here), f32, no test sets. Device: {device}.\n",
         env!("CARGO_PKG_VERSION"),
         kit.display()
     );

@@ -23,6 +23,7 @@ use crate::bench::{
 use crate::device::open_device;
 use crate::efficacy::{self, EfficacyKit, KitEntry};
 use crate::gms::modes::SearchMode;
+use crate::gms::score::Drops;
 use crate::gms::search::SearchParams;
 use crate::model::decoder_folder::WeightStorage;
 use anyhow::bail;
@@ -147,8 +148,14 @@ impl BenchCmd {
         };
         let mut runs = Vec::new();
         for &config in configurations {
-            let run =
-                bench::time_search(kit.search_inputs(), device, self.dtype(), params, config)?;
+            let run = bench::time_search(
+                kit.search_inputs(),
+                device,
+                self.dtype(),
+                params,
+                Drops::Relative,
+                config,
+            )?;
             eprintln!(
                 "{}: {:.1} s search, {} evaluations",
                 run.name, run.search_s, run.evaluations
@@ -438,6 +445,7 @@ impl BenchCmd {
             device,
             candle_core::DType::F32,
             params,
+            Drops::Absolute,
             CONFIGURATIONS[0],
         )?;
         let peak = bench::peak_rss_mb();
