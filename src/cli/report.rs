@@ -71,7 +71,7 @@ impl ReportCmd {
             return Ok(());
         }
         println!(
-            "{}: {} · {} layers · α {} · patience {} · mode {} · signal {} · {} on {}",
+            "{}: {} · {} layers · α {} · patience {} · mode {} · signal {} · {} drops · {} on {}",
             self.journal.display(),
             h.architecture,
             h.num_layers,
@@ -79,6 +79,7 @@ impl ReportCmd {
             h.patience,
             h.mode.as_deref().unwrap_or("paper"),
             h.signal.as_deref().unwrap_or("paper"),
+            h.drops.name(),
             h.dtype,
             h.device
         );
