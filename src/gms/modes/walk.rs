@@ -21,11 +21,10 @@
 //! - in a cell walk, equal scores go to the strategy with fewer substituted cells, then to
 //!   the earlier candidate: where the proxy sets cannot tell two strategies apart, the one
 //!   closer to the victim keeps more of the victim's accuracy and shows no more backdoor.
-//!   On the encoder kit, 10 of the 36 cells the full substitution can give back leave its
-//!   proxy-set counts exactly as they were; on the test sets 5 of those 10 moves dominate it
-//!   (CACC no lower, ASR no higher, one strictly), 2 trade 1–2 rows of CACC for 4 of ASR, 1
-//!   changes nothing and 2 lose 3 rows of CACC (EFFICACY.md, SST-2 BadNet's neighbourhood
-//!   table, row "same");
+//!   On the encoder kit, 11 of the 36 cells the paper's answer (the full substitution) can give
+//!   back leave its proxy-set counts exactly as they were; on the test sets 5 of those 11 moves
+//!   dominate it (CACC no lower, ASR no higher, one strictly), 5 trade CACC for ASR and 1
+//!   changes nothing (EFFICACY.md, SST-2 BadNet's neighbourhood table, row "same");
 //! - a cell walk resets patience only on a new best, as the reference's decoder search does
 //!   (docs/algorithm.md §The reference's decoder search): product moves shrink the set at
 //!   every step, so the paper's walk is at most |M| + |L| steps long, but single cells can be
