@@ -97,16 +97,13 @@ pub fn write_purified_model(
     victim.check_pair(proxy)?;
     check_layers(&victim.dir, config.layers, matrix)?;
     let arch = ModelArchitecture::Encoder(config.architecture);
-    let tensors = substituted_tensors(
+    write_substituted(
         (&victim.dir, &victim.weight_files),
         (&proxy.dir, &proxy.weight_files),
-        &module_tensor_names(arch, matrix, &[".weight", ".bias"]),
-        true,
-    )?;
-    crate::atomic::write_dir(out, |tmp| {
-        copy_config_and_tokenizer(&victim.dir, tmp)?;
-        write_safetensors(&tmp.join("model.safetensors"), &tensors)
-    })
+        arch,
+        matrix,
+        out,
+    )
 }
 
 /// [`write_purified_model`] for two fully fine-tuned decoders (`…ForSequenceClassification`
@@ -127,14 +124,32 @@ pub fn write_purified_decoder(
     }
     check_layers(&victim.dir, victim.config.layers, matrix)?;
     let arch = ModelArchitecture::Decoder(victim.config.architecture);
-    let tensors = substituted_tensors(
+    write_substituted(
         (&victim.dir, &victim.weight_files),
         (&proxy.dir, &proxy.weight_files),
+        arch,
+        matrix,
+        out,
+    )
+}
+
+/// The victim folder's tensors with each `matrix` module's weight and bias from the proxy,
+/// written at `out` as one safetensors file beside the victim's config and tokenizer.
+fn write_substituted(
+    victim: (&Path, &[PathBuf]),
+    proxy: (&Path, &[PathBuf]),
+    arch: ModelArchitecture,
+    matrix: &SubstitutionMatrix,
+    out: &Path,
+) -> Result<()> {
+    let tensors = substituted_tensors(
+        victim,
+        proxy,
         &module_tensor_names(arch, matrix, &[".weight", ".bias"]),
         true,
     )?;
     crate::atomic::write_dir(out, |tmp| {
-        copy_config_and_tokenizer(&victim.dir, tmp)?;
+        copy_config_and_tokenizer(victim.0, tmp)?;
         write_safetensors(&tmp.join("model.safetensors"), &tensors)
     })
 }
