@@ -18,6 +18,12 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     write_file_with(path, |tmp| std::fs::write(tmp, bytes))
 }
 
+/// Writes `value` to `path` as pretty-printed JSON with a final newline, atomically.
+pub fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).expect("JSON values serialize");
+    write_file(path, format!("{text}\n").as_bytes())
+}
+
 /// Writes `path` by letting `fill` write a temporary file beside it (for writers that take a
 /// path, such as safetensors' streaming serializer), then syncing and renaming it into place.
 pub fn write_file_with(path: &Path, fill: impl FnOnce(&Path) -> std::io::Result<()>) -> Result<()> {

@@ -60,8 +60,7 @@ pub fn write_model_folder(
         .collect::<Result<_>>()?;
     crate::atomic::write_dir(out, |tmp| {
         crate::model::folder::copy_config_and_tokenizer(&victim.dir, tmp)?;
-        let text = serde_json::to_string_pretty(&config).expect("json");
-        crate::atomic::write_file(&tmp.join("config.json"), format!("{text}\n").as_bytes())?;
+        crate::atomic::write_json(&tmp.join("config.json"), &config)?;
         crate::model::folder::write_safetensors(&tmp.join("model.safetensors"), &converted)
     })
 }

@@ -212,14 +212,7 @@ pub fn write_purified_adapter(
     }
     crate::atomic::write_dir(out, |tmp| {
         copy_tokenizer_files(victim, tmp)?;
-        crate::atomic::write_file(
-            &tmp.join("adapter_config.json"),
-            format!(
-                "{}\n",
-                serde_json::to_string_pretty(&config).expect("JSON values serialize")
-            )
-            .as_bytes(),
-        )?;
+        crate::atomic::write_json(&tmp.join("adapter_config.json"), &config)?;
         write_safetensors(&tmp.join("adapter_model.safetensors"), &tensors)
     })
 }
@@ -339,14 +332,7 @@ pub fn write_merged_adapter(
     crate::atomic::write_dir(out, |tmp| {
         copy_tokenizer_files(&base.dir, tmp)?;
         copy_tokenizer_files(victim, tmp)?;
-        crate::atomic::write_file(
-            &tmp.join("config.json"),
-            format!(
-                "{}\n",
-                serde_json::to_string_pretty(&config).expect("JSON values serialize")
-            )
-            .as_bytes(),
-        )?;
+        crate::atomic::write_json(&tmp.join("config.json"), &config)?;
         write_safetensors(&tmp.join("model.safetensors"), &tensors)
     })
 }
