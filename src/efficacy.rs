@@ -7,6 +7,7 @@
 
 use crate::error::Result;
 use crate::gms::modes::{new_search, run_to_end, CellsStart, SearchMode};
+use crate::gms::score::Drops;
 use crate::gms::search::SearchParams;
 use crate::gms::session::{SearchInputs, Session, TestMetrics};
 use crate::gms::signal::{self, Filtered, ProxyCheck, Signal, SignalMonitor};
@@ -28,6 +29,12 @@ pub struct EfficacyKit {
     /// A larger random clean sample of the victim's training set ([`LARGE_CLEAN_ROWS`] rows),
     /// for the runs that use one; `None` where the training set is not at hand.
     pub large_clean: Option<std::path::PathBuf>,
+    /// How the score measures drops: relative for encoders (the paper's rule), absolute for
+    /// decoder adapters (the reference's decoder search; with relative drops the LLM kit's
+    /// walk restarts patience on almost every step and runs for hours).
+    pub drops: Drops,
+    /// Why the paper's answer's single-cell neighbours are not scored, when they are not.
+    pub no_neighbourhood: Option<String>,
 }
 
 /// Rows of the larger clean sample: ten times the paper's 200. On the encoder kit the victim
@@ -47,11 +54,34 @@ pub struct Run {
     pub large_clean: bool,
 }
 
+impl Run {
+    /// The run's name in `--runs` and in the report's notes: `MODE/SIGNAL`, with `/2000` for
+    /// the larger clean sample (`paper/paper`, `cells-full/filtered`, `refine/filtered/2000`).
+    pub fn name(&self) -> String {
+        let mode = match self.mode {
+            SearchMode::Paper => "paper",
+            SearchMode::Cells {
+                from: CellsStart::Paper,
+            } => "cells-paper",
+            SearchMode::Cells {
+                from: CellsStart::Full,
+            } => "cells-full",
+            SearchMode::Beam { .. } => "beam",
+            SearchMode::Refine => "refine",
+        };
+        let mut name = format!("{mode}/{}", self.signal);
+        if self.large_clean {
+            name.push_str(&format!("/{LARGE_CLEAN_ROWS}"));
+        }
+        name
+    }
+}
+
 /// A kit to run, or why one is not run.
 #[derive(Debug, Clone)]
 pub enum KitEntry {
     /// Run it.
-    Run(EfficacyKit),
+    Run(Box<EfficacyKit>),
     /// Listed in the report as not run.
     Skipped {
         /// The kit.
@@ -101,6 +131,8 @@ pub fn encoder_kit(
             test_poison: Some(data.join(test_poison)),
         },
         large_clean: None,
+        drops: Drops::Relative,
+        no_neighbourhood: None,
     }
 }
 
@@ -119,6 +151,12 @@ pub fn llm_kit(kit: &crate::bench::LlmKit, data: &Path) -> EfficacyKit {
             .into(),
         inputs,
         large_clean: None,
+        drops: Drops::Absolute,
+        no_neighbourhood: Some(
+            "its 210 neighbours, each scored on the proxy and the test sets, are hours of \
+             evaluation on 2 CPU cores"
+                .into(),
+        ),
     }
 }
 
@@ -203,6 +241,8 @@ pub struct KitResult {
     pub neighbourhood: Option<Neighbourhood>,
     /// Cells of the full substitution (every cell the proxy can give).
     pub cells_total: usize,
+    /// Names ([`Run::name`]) of the report's runs not measured on this kit (`--runs`).
+    pub left_out: Vec<String>,
 }
 
 /// How a strategy compares with another on two counts (accuracy-like up, attack-like down).
@@ -307,6 +347,7 @@ pub fn run_kit(
     mut progress: impl FnMut(&str),
 ) -> Result<KitResult> {
     let mut reference = Session::load(kit.inputs.clone(), device)?;
+    reference.evaluator.drops = kit.drops;
     let n = reference.evaluator.num_layers();
     let victim_test = test_of(&mut reference, &SubstitutionMatrix::empty(n))?;
     // The full substitution: every cell the proxy can give (the searches' start).
@@ -323,6 +364,7 @@ pub fn run_kit(
         rows: Vec::new(),
         neighbourhood: None,
         cells_total: full.count(),
+        left_out: Vec::new(),
     };
     for &Run {
         mode,
@@ -338,6 +380,7 @@ pub fn run_kit(
             }
         }
         let mut session = Session::load(inputs, device)?;
+        session.evaluator.drops = kit.drops;
         let clean_rows = session.evaluator.set_sizes().0;
         let mut filtered = None;
         if sig == Signal::Filtered {
@@ -389,7 +432,7 @@ pub fn run_kit(
         .rows
         .iter()
         .find(|r| r.mode == SearchMode::Paper && r.signal == Signal::Paper && !r.large_clean);
-    if let Some(answer) = paper.map(|r| r.matrix.clone()) {
+    if let (Some(answer), None) = (paper.map(|r| r.matrix.clone()), &kit.no_neighbourhood) {
         result.neighbourhood = Some(neighbourhood(&mut reference, &answer)?);
         progress(&format!(
             "{}: the paper's answer's single-cell neighbours scored",
@@ -453,6 +496,16 @@ pub fn report(
          mode with the paper signal (dominates = CACC ≥ and ASR ≤, one strictly). Cells: \
          substituted cells of all. Time: search only, each run in a fresh session.\n"
     );
+    s.push_str(&report_sections(results));
+    for (name, why) in skipped {
+        let _ = writeln!(s, "## {name}\n\nNot run: {why}.\n");
+    }
+    s
+}
+
+/// The report's section of each kit in `results` (a `## ` heading each).
+pub fn report_sections(results: &[KitResult]) -> String {
+    let mut s = String::new();
     for r in results {
         let _ = writeln!(s, "## {}\n", r.kit.name);
         let _ = writeln!(s, "{}.", r.kit.about);
@@ -490,6 +543,13 @@ pub fn report(
         if let Some(why) = &r.filter_failed {
             let _ = writeln!(s, "Filtered signal: not run — {why}.");
         }
+        if r.kit.drops == Drops::Absolute {
+            let _ = writeln!(
+                s,
+                "Drops: absolute (the reference's decoder search: the start is never the \
+                 answer, only a new best resets patience)."
+            );
+        }
         let _ = writeln!(s);
         let _ = writeln!(
             s,
@@ -525,6 +585,19 @@ pub fn report(
             );
         }
         let _ = writeln!(s);
+        if !r.left_out.is_empty() {
+            let _ = writeln!(
+                s,
+                "Not run on this kit (chosen with `--runs`): {}.\n",
+                r.left_out.join(", ")
+            );
+        }
+        if let Some(why) = &r.kit.no_neighbourhood {
+            let _ = writeln!(
+                s,
+                "The paper's answer's single-cell neighbours: not scored ({why}).\n"
+            );
+        }
         if let Some(nb) = &r.neighbourhood {
             let _ = writeln!(
                 s,
@@ -570,10 +643,48 @@ pub fn report(
         }
         let _ = writeln!(s);
     }
-    for (name, why) in skipped {
-        let _ = writeln!(s, "## {name}\n\nNot run: {why}.\n");
-    }
     s
+}
+
+/// `report` with each `## ` section of `fresh` put in place of the section of the same
+/// heading in `existing` (or added after its last one); the rest of `existing` — its header
+/// and the kits not measured again — stays as it was. Each section put in gets `note` (how it was measured) under its heading.
+/// What `--only` writes.
+pub fn splice(existing: &str, fresh: &str, note: &str) -> String {
+    fn sections(text: &str) -> (String, Vec<(String, String)>) {
+        let mut head = String::new();
+        let mut parts: Vec<(String, String)> = Vec::new();
+        for line in text.split_inclusive('\n') {
+            if let Some(title) = line.strip_prefix("## ") {
+                parts.push((title.trim_end().to_string(), String::new()));
+            }
+            match parts.last_mut() {
+                Some((_, body)) => body.push_str(line),
+                None => head.push_str(line),
+            }
+        }
+        (head, parts)
+    }
+    let (head, mut parts) = sections(existing);
+    let (_, fresh) = sections(fresh);
+    for (title, body) in fresh {
+        let body = match body.split_once("\n\n") {
+            Some((heading, rest)) => format!("{heading}\n\n{note}\n\n{rest}"),
+            None => body,
+        };
+        match parts.iter_mut().find(|(t, _)| *t == title) {
+            Some(part) => part.1 = body,
+            None => parts.push((title, body)),
+        }
+    }
+    let mut out = head;
+    for (_, body) in parts {
+        if !out.ends_with("\n\n") && !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&body);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -613,5 +724,26 @@ mod tests {
         assert_eq!(r[0], run(SearchMode::Paper, Signal::Paper, false));
         assert!(r.contains(&run(SearchMode::Beam { width: 4 }, Signal::Filtered, false)));
         assert_eq!(r[10], run(SearchMode::Refine, Signal::Filtered, true));
+    }
+
+    #[test]
+    fn splice_replaces_only_the_fresh_kits_sections() {
+        let existing = "# Report\n\nhead line\n\n## A\n\nold a\n\n## B\n\nNot run: opt-in.\n";
+        let fresh = "# Report\n\nother head\n\n## B\n\nnew b\n\n| t |\n\n## C\n\nnew c\n";
+        assert_eq!(
+            splice(existing, fresh, "Measured apart."),
+            "# Report\n\nhead line\n\n## A\n\nold a\n\n## B\n\nMeasured apart.\n\nnew b\n\n| t |\n\n\
+             ## C\n\nMeasured apart.\n\nnew c\n"
+        );
+    }
+
+    #[test]
+    fn runs_have_the_names_runs_takes() {
+        let names: Vec<String> = runs(4).iter().map(Run::name).collect();
+        assert_eq!(names[0], "paper/paper");
+        assert_eq!(names[2], "cells-full/paper");
+        assert_eq!(names[10], "refine/filtered/2000");
+        let unique: std::collections::BTreeSet<&String> = names.iter().collect();
+        assert_eq!(unique.len(), names.len());
     }
 }

@@ -72,10 +72,20 @@ pub struct BenchCmd {
     /// Beam width of the efficacy report's beam mode.
     #[arg(long, value_name = "K", default_value_t = crate::gms::modes::DEFAULT_BEAM_WIDTH)]
     beam: usize,
-    /// Efficacy: run only the kits whose name contains this text; prints the report, writes
-    /// nothing.
+    /// Efficacy: measure only the kits whose name contains this text, and put their sections
+    /// in place of the same kits' sections of --efficacy-out (the other kits' stay as they
+    /// were).
     #[arg(long, value_name = "TEXT", requires = "efficacy")]
     only: Option<String>,
+    /// Efficacy: run only these runs of each kit, named MODE/SIGNAL (paper/paper,
+    /// cells-paper/filtered, refine/filtered/2000, …); the report lists the ones left out.
+    #[arg(
+        long,
+        value_name = "RUN,…",
+        value_delimiter = ',',
+        requires = "efficacy"
+    )]
+    runs: Vec<String>,
     /// Instead: time the full greedy walk (every step until nothing is left to drop) on the
     /// pair DIR/victim + DIR/proxy (e.g. BERT-large shaped, from `gms gen-model`) with the
     /// kit's proxy sets; prints, writes nothing.
@@ -268,7 +278,7 @@ impl BenchCmd {
                     let sets = self.encoder_proxy_sets(&kit, victim.1, device)?;
                     let mut entry = efficacy::encoder_kit(&kit, victim, &sets);
                     entry.large_clean = Some(self.large_clean_sample(&kit, victim.1)?);
-                    entries.push(KitEntry::Run(entry));
+                    entries.push(KitEntry::Run(Box::new(entry)));
                 }
             }
             Err(e) => entries.push(KitEntry::Skipped {
@@ -276,7 +286,7 @@ impl BenchCmd {
                 why: e.to_string(),
             }),
         }
-        let demo = KitEntry::Run(EfficacyKit {
+        let demo = KitEntry::Run(Box::new(EfficacyKit {
             name: "Demo".into(),
             about: "The embedded demo: a 6-layer BERT (hidden 64) BadNet victim and its proxy \
                     (README §The demo)"
@@ -284,7 +294,9 @@ impl BenchCmd {
             inputs: crate::demo::inputs()?,
             // The demo carries no training set to sample from.
             large_clean: None,
-        });
+            drops: crate::gms::score::Drops::Relative,
+            no_neighbourhood: None,
+        }));
         // SST-2 BadNet first, the kit the goal is set on: each kit is written when it is done.
         entries.insert(entries.len().min(1), demo);
         let llm_name = "SST-2 BadNet, LoRA decoder (LLM kit)".to_string();
@@ -299,10 +311,10 @@ impl BenchCmd {
             match LlmKit::open(&self.llm_kit, &self.llm_models) {
                 Ok(llm) => {
                     llm.assemble()?;
-                    entries.push(KitEntry::Run(efficacy::llm_kit(
+                    entries.push(KitEntry::Run(Box::new(efficacy::llm_kit(
                         &llm,
                         &self.kit.join("data/sst2"),
-                    )));
+                    ))));
                 }
                 Err(e) => entries.push(KitEntry::Skipped {
                     name: llm_name,
@@ -310,7 +322,20 @@ impl BenchCmd {
                 }),
             }
         }
-        let runs = efficacy::runs(self.beam);
+        let all_runs = efficacy::runs(self.beam);
+        let names: Vec<String> = all_runs.iter().map(efficacy::Run::name).collect();
+        if let Some(bad) = self.runs.iter().find(|r| !names.contains(r)) {
+            return Err(crate::GmsError::BadArgument {
+                flag: "--runs",
+                value: bad.clone(),
+                problem: format!("the report's runs are {}", names.join(", ")),
+            }
+            .into());
+        }
+        let (runs, left_out): (Vec<efficacy::Run>, Vec<efficacy::Run>) = all_runs
+            .into_iter()
+            .partition(|r| self.runs.is_empty() || self.runs.contains(&r.name()));
+        let left_out: Vec<String> = left_out.iter().map(efficacy::Run::name).collect();
         let mut results = Vec::new();
         let mut skipped = Vec::new();
         // Each kit's line in a report written before the end: its skip reason, or that it is
@@ -345,9 +370,11 @@ impl BenchCmd {
                         continue;
                     }
                     eprintln!("{}: {} runs", kit.name, runs.len());
-                    results.push(efficacy::run_kit(&kit, device, params, &runs, |line| {
+                    let mut result = efficacy::run_kit(&kit, device, params, &runs, |line| {
                         eprintln!("  {line}")
-                    })?);
+                    })?;
+                    result.left_out = left_out.clone();
+                    results.push(result);
                     // Each finished kit is written at once: the whole report takes an hour
                     // or more on two cores, and a stopped run keeps what it measured.
                     if self.only.is_none() && i + 1 < later.len() {
@@ -365,12 +392,49 @@ impl BenchCmd {
                 }
             }
         }
-        let report = report(&results, &skipped);
-        println!("{report}");
-        if self.only.is_none() {
-            crate::atomic::write_file(&self.efficacy_out, report.as_bytes())?;
-            println!("wrote {}", self.efficacy_out.display());
+        if let (Some(only), true) = (&self.only, results.is_empty()) {
+            let why: Vec<String> = skipped
+                .iter()
+                .filter(|(n, _)| n.contains(only.as_str()))
+                .map(|(n, w)| format!("{n}: {w}"))
+                .collect();
+            return Err(crate::GmsError::BadArgument {
+                flag: "--only",
+                value: only.clone(),
+                problem: if why.is_empty() {
+                    "no kit's name contains it (SST-2 BadNet, SST-2 InsertSent, Demo, and the \
+                     LLM kit with --efficacy-llm)"
+                        .into()
+                } else {
+                    format!("no kit it names was measured ({})", why.join("; "))
+                },
+            }
+            .into());
         }
+        let mut report = report(&results, &skipped);
+        if self.only.is_some() {
+            // The other kits' sections stay as the file has them.
+            let existing = std::fs::read_to_string(&self.efficacy_out).unwrap_or_default();
+            let mut command = "cargo run --release -- bench --efficacy".to_string();
+            if self.efficacy_llm {
+                command.push_str(" --efficacy-llm");
+            }
+            if let Some(only) = &self.only {
+                command.push_str(&format!(" --only '{only}'"));
+            }
+            if !self.runs.is_empty() {
+                command.push_str(&format!(" --runs {}", self.runs.join(",")));
+            }
+            let note = format!(
+                "Measured on its own by `{command}`. Device: {}.",
+                bench::machine(device)
+            );
+            let fresh: Vec<efficacy::KitResult> = results.clone();
+            report = efficacy::splice(&existing, &efficacy::report_sections(&fresh), &note);
+        }
+        println!("{report}");
+        crate::atomic::write_file(&self.efficacy_out, report.as_bytes())?;
+        println!("wrote {}", self.efficacy_out.display());
         Ok(())
     }
 
