@@ -522,6 +522,103 @@ fn trade_off_list_chooses_and_writes_an_alpha() {
     assert_eq!(b.app.shown().matrix, at_08.best.matrix);
 }
 
+/// Issue 11: a sweep per mode, side by side — `a`, `m`, `a` keeps the paper's sweep beside
+/// the cell walk's; the list names each row's mode and the plot turns into a scatter of
+/// CACC against ASR with each mode's letter; writing a cell walk's row records that walk
+/// and both sweeps; `--open` brings both sweeps back from the journal.
+#[test]
+fn sweeps_of_two_modes_stand_side_by_side() {
+    let kit = common::tiny_kit(6);
+    let journal = kit.dir.path().join("modes.journal.jsonl");
+    let plan = worker::JournalPlan {
+        path: journal.clone(),
+        resume: None,
+        rename: None,
+    };
+    let export = kit.dir.path().join("export");
+    let mut b = Bench::start_journaled(&kit, true, params(0.4, 2), export.clone(), Some(plan));
+    b.resize(120, 36);
+    b.run_to_end();
+    b.sweep();
+    let paper: Vec<_> = b.app.sweep.clone();
+    assert_eq!(paper.len(), 11);
+    b.key(KeyCode::Char('m'));
+    b.pump_until(|_, e| matches!(e, WorkerEvent::Restarted { .. }));
+    b.wait_finished();
+    let cells = gms::gms::modes::SearchMode::Cells {
+        from: gms::gms::modes::CellsStart::Paper,
+    };
+    assert_eq!(b.app.mode, cells);
+    b.sweep();
+    assert_eq!(
+        b.app.sweep.len(),
+        22,
+        "the paper's sweep stays beside the cell walk's"
+    );
+    assert_eq!(b.app.swept_modes(), vec![Default::default(), cells]);
+    for (kept, now) in paper.iter().zip(&b.app.sweep) {
+        assert_eq!(
+            (kept.alpha, &kept.best.matrix),
+            (now.alpha, &now.best.matrix)
+        );
+    }
+    // A cell walk starts from the paper's answer and keeps it unless it finds better.
+    for (p, c) in b.app.sweep[..11].iter().zip(&b.app.sweep[11..]) {
+        assert_eq!(p.alpha, c.alpha);
+        assert!(
+            c.best.metrics.score >= p.best.metrics.score,
+            "α {}: cells {} < paper {}",
+            c.alpha,
+            c.best.metrics.score,
+            p.best.metrics.score
+        );
+    }
+    b.key(KeyCode::Tab);
+    b.key(KeyCode::Tab);
+    assert_eq!(b.app.focus, Focus::Tradeoff);
+    b.key(KeyCode::End);
+    let last = b.app.sweep[b.app.sweep_selected].clone();
+    assert_eq!((last.mode, last.alpha), (cells, 1.0));
+    let screen = b.screen(120, 36);
+    assert!(screen.contains("↑CACC →ASR"), "{screen}");
+    assert!(screen.contains("p paper c cells"), "{screen}");
+    insta::assert_snapshot!("tradeoff_modes_120x36", screen);
+    b.resize(80, 24);
+    insta::assert_snapshot!("tradeoff_modes_80x24", b.screen(80, 24));
+
+    b.key(KeyCode::Char('w'));
+    b.pump_until(|_, e| matches!(e, WorkerEvent::Exported { .. }));
+    assert!(
+        b.message().contains("(cells (from paper))"),
+        "{}",
+        b.message()
+    );
+    let report = gms::gms::report::StrategyReport::read(&export.join("strategy-1.json")).unwrap();
+    assert_eq!(
+        report.mode, cells,
+        "the cell walk's answer, with its own trace"
+    );
+    assert_eq!(report.alpha, 1.0);
+    assert_eq!(report.matrix(), last.best.matrix);
+    assert_eq!(report.sweep.len(), 22);
+    assert_eq!(report.sweep[0].mode, Default::default());
+    assert_eq!(report.sweep[21].mode, cells);
+    let swept = b.app.sweep.clone();
+    b.handle.commands.send(worker::Command::Stop).unwrap();
+    b.handle.thread.join().unwrap();
+
+    let loads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let opened = open_journal(&kit, &journal, &loads);
+    let rows = |sweep: &[gms::tui::app::SweepResult]| -> Vec<(String, f64, usize)> {
+        sweep
+            .iter()
+            .map(|s| (s.mode.to_string(), s.alpha, s.best.matrix.count()))
+            .collect()
+    };
+    assert_eq!(rows(&opened.app.sweep), rows(&swept), "both sweeps reopen");
+    assert_eq!(loads.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
 /// Issue 9 §4: an edit started by a stray enter is written only with a warning naming it and
 /// its score against the best; `w` on an unscored edit scores it in a pinned row; quitting
 /// names the strategy at stake.

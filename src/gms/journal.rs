@@ -139,6 +139,17 @@ pub struct Journal {
     pub dropped_tail: bool,
 }
 
+/// An α sweep the journal records ([`Journal::sweeps`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedSweep {
+    /// Its αs, in order.
+    pub alphas: Vec<f64>,
+    /// Its searches' patience.
+    pub patience: usize,
+    /// Its searches' mode.
+    pub mode: SearchMode,
+}
+
 impl Journal {
     /// Reads and checks a journal. A last line without its newline (the search was killed
     /// while writing it) is dropped and reported in [`Journal::dropped_tail`]; any other line
@@ -302,30 +313,54 @@ impl Journal {
         Ok((mode, signal, last))
     }
 
-    /// The last α sweep the journal records, with the patience in force when it was asked
-    /// for.
-    pub fn last_sweep(&self) -> Option<(Vec<f64>, usize)> {
+    /// The α sweeps the journal records: each mode's last, in the order the modes were first
+    /// swept, with the patience in force when it was asked for. A sweep recorded without its
+    /// mode ran in the mode in force then (journals before sweeps of several modes).
+    pub fn sweeps(&self) -> Vec<RecordedSweep> {
         let mut patience = self.header.patience;
-        let mut sweep = None;
+        let mut mode = self
+            .header
+            .mode
+            .as_deref()
+            .and_then(|m| m.parse::<SearchMode>().ok())
+            .unwrap_or_default();
+        let mut sweeps: Vec<RecordedSweep> = Vec::new();
         for e in &self.entries {
-            if let Entry::Action { action, detail } = e {
-                match action.as_str() {
-                    "params" | "resume" => {
-                        if let Some(p) = detail["patience"].as_u64() {
-                            patience = p as usize;
-                        }
+            let Entry::Action { action, detail } = e else {
+                continue;
+            };
+            match action.as_str() {
+                "params" | "resume" => {
+                    if let Some(p) = detail["patience"].as_u64() {
+                        patience = p as usize;
                     }
-                    "sweep" => {
-                        let alphas: Option<Vec<f64>> = detail["alphas"]
-                            .as_array()
-                            .map(|a| a.iter().filter_map(|v| v.as_f64()).collect());
-                        sweep = alphas.map(|a| (a, patience));
-                    }
-                    _ => {}
                 }
+                "mode" => {
+                    if let Some(m) = detail["mode"].as_str().and_then(|m| m.parse().ok()) {
+                        mode = m;
+                    }
+                }
+                "sweep" => {
+                    let Some(alphas) = detail["alphas"].as_array() else {
+                        continue;
+                    };
+                    let sweep = RecordedSweep {
+                        alphas: alphas.iter().filter_map(|v| v.as_f64()).collect(),
+                        patience,
+                        mode: detail["mode"]
+                            .as_str()
+                            .and_then(|m| m.parse().ok())
+                            .unwrap_or(mode),
+                    };
+                    match sweeps.iter_mut().find(|s| s.mode == sweep.mode) {
+                        Some(s) => *s = sweep,
+                        None => sweeps.push(sweep),
+                    }
+                }
+                _ => {}
             }
         }
-        sweep
+        sweeps
     }
 
     /// The cells the proxy can give: a search's step 0 substitutes exactly those (every

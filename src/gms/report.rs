@@ -210,6 +210,9 @@ pub struct SweepRow {
     pub alpha: f64,
     /// Patience of this search.
     pub patience: usize,
+    /// Mode of this search (reports before sweeps of several modes have none: `paper`).
+    #[serde(default)]
+    pub mode: SearchMode,
     /// Substituted module types of its answer (empty when it is no product set).
     pub modules: Vec<Module>,
     /// Substituted layers of its answer (likewise).

@@ -37,8 +37,15 @@ pub enum Command {
         /// The strategy.
         matrix: SubstitutionMatrix,
     },
-    /// Run the search to the end for each α (served from the shared cache where possible).
-    Sweep(Vec<f64>),
+    /// Run a search in `mode` to the end for each α (served from the shared cache where
+    /// possible), at the running search's patience. Sweeps of other modes stand beside it in
+    /// the TUI's trade-off view.
+    Sweep {
+        /// The αs, in order.
+        alphas: Vec<f64>,
+        /// The searches' mode.
+        mode: SearchMode,
+    },
     /// Write a strategy report (and optionally the purified model) for `matrix`, or for the
     /// search's best when `None`.
     Export {
@@ -46,8 +53,9 @@ pub enum Command {
         matrix: Option<SubstitutionMatrix>,
         /// With `matrix: None`: the answer of a search with these parameters instead of the
         /// running one's (a point of the α sweep the TUI shows). It replays from the cache the
-        /// sweep filled, so the report carries that search's own α, trace and evaluations.
-        search: Option<SearchParams>,
+        /// sweep filled, so the report carries that search's own α, mode, trace and
+        /// evaluations.
+        search: Option<(SearchParams, SearchMode)>,
         /// The α sweep to record in the report (empty: none was run).
         sweep: Vec<SweepRow>,
         /// Where the strategy JSON goes.
@@ -143,6 +151,10 @@ pub enum WorkerEvent {
     SweepPoint {
         /// The α.
         alpha: f64,
+        /// The search's patience.
+        patience: usize,
+        /// The search's mode.
+        mode: SearchMode,
         /// The search's answer at that α.
         best: Point,
         /// Its test-set scores, when test sets were given.
@@ -713,6 +725,10 @@ struct BaselineJob {
 /// An α sweep in progress: one search per α, advanced a unit at a time between commands.
 struct Sweep {
     alphas: Vec<f64>,
+    /// The searches' mode and patience, fixed when the sweep starts: a mode or patience
+    /// change meanwhile restarts the running search, not the sweep.
+    mode: SearchMode,
+    patience: usize,
     next: usize,
     search: Option<Box<dyn Search>>,
 }
@@ -937,30 +953,38 @@ impl Worker {
         }
     }
 
-    /// A search opened from its journal: the journal's last α sweep, each α's search replayed
+    /// A search opened from its journal: each mode's last α sweep, each α's search replayed
     /// from the record (an α the record does not finish is left out).
     fn replay_recorded_sweep(&mut self) {
         let Backend::Record(r) = &self.backend else {
             return;
         };
-        let Some((alphas, patience)) = r.journal.last_sweep() else {
+        let sweeps = r.journal.sweeps();
+        if sweeps.is_empty() {
             return;
-        };
+        }
         let layers = self.backend.evaluator().num_layers();
-        let mode = self.search.mode();
-        for alpha in alphas {
-            let mut s = new_search(mode, SearchParams { alpha, patience }, layers);
-            while s.finished().is_none() && s.next_is_cached(self.backend.evaluator()) {
-                if s.advance(self.backend.evaluator_mut()).is_err() {
-                    break;
-                }
-            }
-            if let (Some(_), Some(best)) = (s.finished(), s.best()) {
-                self.send(WorkerEvent::SweepPoint {
+        for recorded in sweeps {
+            for alpha in recorded.alphas {
+                let params = SearchParams {
                     alpha,
-                    best: best.clone(),
-                    test: None,
-                });
+                    patience: recorded.patience,
+                };
+                let mut s = new_search(recorded.mode, params, layers);
+                while s.finished().is_none() && s.next_is_cached(self.backend.evaluator()) {
+                    if s.advance(self.backend.evaluator_mut()).is_err() {
+                        break;
+                    }
+                }
+                if let (Some(_), Some(best)) = (s.finished(), s.answer()) {
+                    self.send(WorkerEvent::SweepPoint {
+                        alpha,
+                        patience: recorded.patience,
+                        mode: recorded.mode,
+                        best,
+                        test: None,
+                    });
+                }
             }
         }
         self.send(WorkerEvent::SweepDone);
@@ -1063,7 +1087,10 @@ impl Worker {
                 Command::Evaluate { matrix, .. } => {
                     Some(("evaluate", serde_json::json!({"cells": matrix.cells()})))
                 }
-                Command::Sweep(alphas) => Some(("sweep", serde_json::json!({"alphas": alphas}))),
+                Command::Sweep { alphas, mode } => Some((
+                    "sweep",
+                    serde_json::json!({"alphas": alphas, "mode": mode.to_string()}),
+                )),
                 Command::Baselines { base } => {
                     Some(("baselines", serde_json::json!({"base": base})))
                 }
@@ -1143,9 +1170,11 @@ impl Worker {
                 Ok(())
             }
             Command::Evaluate { tag, matrix } => self.evaluate(tag, matrix),
-            Command::Sweep(alphas) => {
+            Command::Sweep { alphas, mode } => {
                 self.sweep = Some(Sweep {
                     alphas,
+                    mode,
+                    patience: self.search.params().patience,
                     next: 0,
                     search: None,
                 });
@@ -1313,15 +1342,17 @@ impl Worker {
     /// One unit of the sweep: a unit of the current α's search, or the report of a finished α.
     fn advance_sweep(&mut self) -> Result<()> {
         let layers = self.backend.evaluator().num_layers();
-        let patience = self.search.params().patience;
-        let mode = self.search.mode();
         let Some(sweep) = self.sweep.as_mut() else {
             return Ok(());
         };
         let Some(search) = sweep.search.as_mut() else {
             match sweep.alphas.get(sweep.next) {
                 Some(&alpha) => {
-                    sweep.search = Some(new_search(mode, SearchParams { alpha, patience }, layers))
+                    let params = SearchParams {
+                        alpha,
+                        patience: sweep.patience,
+                    };
+                    sweep.search = Some(new_search(sweep.mode, params, layers))
                 }
                 None => {
                     self.sweep = None;
@@ -1334,14 +1365,20 @@ impl Worker {
         if search.finished().is_none() {
             return Ok(());
         }
-        let alpha = search.params().alpha;
+        let (params, mode) = (search.params(), search.mode());
         let best = search
             .answer()
             .expect("a finished search has scored its start");
         sweep.search = None;
         sweep.next += 1;
         let test = self.backend.test_metrics(&best.matrix)?;
-        self.send(WorkerEvent::SweepPoint { alpha, best, test });
+        self.send(WorkerEvent::SweepPoint {
+            alpha: params.alpha,
+            patience: params.patience,
+            mode,
+            best,
+            test,
+        });
         self.send(WorkerEvent::Stats {
             stats: self.backend.evaluator().stats,
         });
@@ -1351,16 +1388,17 @@ impl Worker {
     fn export(
         &mut self,
         matrix: Option<SubstitutionMatrix>,
-        search: Option<SearchParams>,
+        search: Option<(SearchParams, SearchMode)>,
         sweep: Vec<SweepRow>,
         json: PathBuf,
         model: Option<PathBuf>,
     ) -> Result<()> {
-        // The answer of another α: replay that search (from the cache) for its own trace.
+        // The answer of another α or mode: replay that search (from the cache) for its own
+        // trace.
         let replayed = match (&matrix, search) {
-            (None, Some(p)) => {
+            (None, Some((p, mode))) => {
                 let layers = self.backend.evaluator().num_layers();
-                let mut s = new_search(self.search.mode(), p, layers);
+                let mut s = new_search(mode, p, layers);
                 run_to_end(s.as_mut(), self.backend.evaluator_mut(), |_| {})?;
                 Some(s)
             }

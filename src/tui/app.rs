@@ -30,6 +30,7 @@ pub use baselines::short_label;
 mod choose;
 mod navigate;
 mod steer;
+pub use steer::{mode_mark, mode_rank, mode_tag};
 mod write;
 
 /// α changes in steps of 0.05 (fine enough to move along the trade-off, coarse enough to
@@ -117,12 +118,14 @@ pub enum Source {
     },
     /// Nothing substituted.
     Victim,
-    /// The search's answer at another α (a row of the sweep).
+    /// The search's answer at another α, or in another mode (a row of a sweep).
     Sweep {
         /// That search's α.
         alpha: f64,
         /// That search's patience.
         patience: usize,
+        /// That search's mode.
+        mode: SearchMode,
     },
     /// A strategy scored with `e`.
     Pinned {
@@ -145,7 +148,12 @@ impl Source {
             Source::Step { step } => format!("step {step}"),
             Source::Candidate { step, index } => format!("candidate {step}.{}", index + 1),
             Source::Victim => "the victim".into(),
-            Source::Sweep { alpha, .. } => format!("α {alpha:.2}'s answer"),
+            Source::Sweep {
+                alpha,
+                mode: SearchMode::Paper,
+                ..
+            } => format!("α {alpha:.2}'s answer"),
+            Source::Sweep { alpha, mode, .. } => format!("α {alpha:.2}'s answer ({mode})"),
             Source::Pinned { label } => label.clone(),
             Source::Edited { from } => format!("edited {from}"),
         }
@@ -159,7 +167,12 @@ impl Source {
             Source::Step { step } => format!("step {step}"),
             Source::Candidate { step, index } => format!("cand {step}.{}", index + 1),
             Source::Victim => "victim".into(),
-            Source::Sweep { alpha, .. } => format!("α {alpha:.2}"),
+            Source::Sweep {
+                alpha,
+                mode: SearchMode::Paper,
+                ..
+            } => format!("α {alpha:.2}"),
+            Source::Sweep { alpha, mode, .. } => format!("α {alpha:.2} {}", mode_tag(*mode)),
             Source::Pinned { label } => format!("pin {label}"),
             Source::Edited { .. } => "edited".into(),
         }
@@ -199,11 +212,15 @@ pub struct Pinned {
     pub test: Option<TestMetrics>,
 }
 
-/// One α of the sweep.
+/// One α of a sweep.
 #[derive(Debug, Clone)]
 pub struct SweepResult {
     /// The α.
     pub alpha: f64,
+    /// The search's mode.
+    pub mode: SearchMode,
+    /// The search's patience.
+    pub patience: usize,
     /// The search's answer at that α.
     pub best: Point,
     /// Its test-set scores, when test sets were given.
@@ -310,10 +327,10 @@ pub struct App {
     pub steps_top: Option<usize>,
     /// Strategies evaluated on request.
     pub pinned: Vec<Pinned>,
-    /// α sweep results, in α order.
+    /// α sweep results: each mode swept, in the `m` key's order, each in α order.
     pub sweep: Vec<SweepResult>,
-    /// Patience of the sweep's searches.
-    pub sweep_patience: usize,
+    /// The mode of the sweep in progress (or of the last one).
+    pub sweep_mode: SearchMode,
     /// The selected row of the trade-off list.
     pub sweep_selected: usize,
     /// Whether a sweep is in progress.
@@ -396,7 +413,7 @@ impl App {
             steps_top: None,
             pinned: Vec::new(),
             sweep: Vec::new(),
-            sweep_patience: params.patience,
+            sweep_mode: SearchMode::Paper,
             sweep_selected: 0,
             sweeping: false,
             help: false,
@@ -534,7 +551,8 @@ impl App {
         self.sweep.get(i).map(|s| Strategy {
             source: Source::Sweep {
                 alpha: s.alpha,
-                patience: self.sweep_patience,
+                patience: s.patience,
+                mode: s.mode,
             },
             matrix: s.best.matrix.clone(),
         })
@@ -783,7 +801,6 @@ impl App {
                 self.modules = modules;
                 self.device = device;
                 self.params = params;
-                self.sweep_patience = params.patience;
                 self.cursor = (0, 0);
                 // Whatever was said while loading ("still loading…") is over now; what the
                 // pair needs known comes first.
@@ -898,21 +915,37 @@ impl App {
                     );
                 }
             }
-            WorkerEvent::SweepPoint { alpha, best, test } => {
+            WorkerEvent::SweepPoint {
+                alpha,
+                patience,
+                mode,
+                best,
+                test,
+            } => {
                 let m = best.metrics;
                 self.learn(&best.matrix, Some((m.acc, m.asr)), test);
-                let at = self.sweep.partition_point(|s| s.alpha < alpha);
-                self.sweep.insert(at, SweepResult { alpha, best, test });
+                let key = |mode: SearchMode, alpha: f64| (mode_rank(mode), alpha);
+                let at = self
+                    .sweep
+                    .partition_point(|s| key(s.mode, s.alpha) < key(mode, alpha));
+                self.sweep.insert(
+                    at,
+                    SweepResult {
+                        alpha,
+                        mode,
+                        patience,
+                        best,
+                        test,
+                    },
+                );
             }
             WorkerEvent::SweepDone => {
                 self.sweeping = false;
                 // Unless the user is choosing already, start on the search's own α.
                 if self.focus != Focus::Tradeoff {
-                    if let Some(i) = self
-                        .sweep
-                        .iter()
-                        .position(|s| (s.alpha - self.params.alpha).abs() < 1e-9)
-                    {
+                    if let Some(i) = self.sweep.iter().position(|s| {
+                        s.mode == self.mode && (s.alpha - self.params.alpha).abs() < 1e-9
+                    }) {
                         self.sweep_selected = i;
                     }
                 }

@@ -85,17 +85,20 @@ impl App {
         if self.sweeping {
             self.say(
                 format!(
-                    "a sweep is already running ({}/{} α done)",
-                    self.sweep.len(),
+                    "a sweep is already running ({}: {}/{} α done)",
+                    self.sweep_mode,
+                    self.swept(self.sweep_mode),
                     sweep_alphas().len()
                 ),
                 Level::Info,
             );
             return Vec::new();
         }
-        self.sweep.clear();
+        // Another mode's sweep stays beside this one; this mode's earlier one is replaced.
+        let mode = self.mode;
+        self.sweep.retain(|s| s.mode != mode);
         self.sweep_selected = 0;
-        self.sweep_patience = self.params.patience;
+        self.sweep_mode = mode;
         self.sweeping = true;
         let beside = if self.running {
             " beside the search"
@@ -104,12 +107,73 @@ impl App {
         };
         self.say(
             format!(
-                "sweeping α 0.0–1.0 (patience {}){beside}, from the cache where it can…",
+                "sweeping α 0.0–1.0 ({mode}, patience {}){beside}, from the cache where it can…",
                 self.params.patience
             ),
             Level::Info,
         );
-        vec![Command::Sweep(sweep_alphas())]
+        vec![Command::Sweep {
+            alphas: sweep_alphas(),
+            mode,
+        }]
+    }
+
+    /// Rows of `mode`'s sweep.
+    pub fn swept(&self, mode: SearchMode) -> usize {
+        self.sweep.iter().filter(|s| s.mode == mode).count()
+    }
+
+    /// The modes swept, in the trade-off list's order.
+    pub fn swept_modes(&self) -> Vec<SearchMode> {
+        let mut modes: Vec<SearchMode> = Vec::new();
+        for s in &self.sweep {
+            if !modes.contains(&s.mode) {
+                modes.push(s.mode);
+            }
+        }
+        modes
+    }
+}
+
+/// Where `mode` stands in the `m` key's cycle (paper first): the trade-off list's order.
+pub fn mode_rank(mode: SearchMode) -> usize {
+    match mode {
+        SearchMode::Paper => 0,
+        SearchMode::Cells {
+            from: CellsStart::Paper,
+        } => 1,
+        SearchMode::Cells {
+            from: CellsStart::Full,
+        } => 2,
+        SearchMode::Beam { .. } => 3,
+        SearchMode::Refine => 4,
+    }
+}
+
+/// A mode in a few characters, for the trade-off list: `paper`, `cells`, `cellsF` (from the
+/// full substitution), `beam4`, `refine`.
+pub fn mode_tag(mode: SearchMode) -> String {
+    match mode {
+        SearchMode::Paper => "paper".into(),
+        SearchMode::Cells {
+            from: CellsStart::Paper,
+        } => "cells".into(),
+        SearchMode::Cells {
+            from: CellsStart::Full,
+        } => "cellsF".into(),
+        SearchMode::Beam { width } => format!("beam{width}"),
+        SearchMode::Refine => "refine".into(),
+    }
+}
+
+/// A mode's glyph in the trade-off plot: the first letter of its tag, `f` for cells from
+/// the full substitution.
+pub fn mode_mark(mode: SearchMode) -> char {
+    match mode {
+        SearchMode::Cells {
+            from: CellsStart::Full,
+        } => 'f',
+        m => mode_tag(m).chars().next().unwrap_or('?'),
     }
 }
 

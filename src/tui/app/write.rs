@@ -25,7 +25,8 @@ impl App {
                 };
                 SweepRow {
                     alpha: s.alpha,
-                    patience: self.sweep_patience,
+                    patience: s.patience,
+                    mode: s.mode,
                     modules,
                     layers,
                     cells,
@@ -59,12 +60,19 @@ impl App {
         // The search's best goes as `None` so the report keeps the greedy trace; another α's
         // answer names its search, which the worker replays for its own trace.
         let (matrix, search) = match &target.source {
-            Source::Sweep { alpha, patience } => (
+            Source::Sweep {
+                alpha,
+                patience,
+                mode,
+            } => (
                 None,
-                Some(SearchParams {
-                    alpha: *alpha,
-                    patience: *patience,
-                }),
+                Some((
+                    SearchParams {
+                        alpha: *alpha,
+                        patience: *patience,
+                    },
+                    *mode,
+                )),
             ),
             _ if is_best => (None, None),
             _ => (Some(target.matrix.clone()), None),

@@ -6,9 +6,16 @@
 //! The rows are the greedy search's at each α. Merge baselines the worker has scored (`B`)
 //! stand after the sweep's columns as labelled points (`◇` CACC, `◆` ASR, `L`/`TA`/`T`/`D`/
 //! `DL` under them): a merge has no α, so it is a point beside the curve, not on it.
+//!
+//! Sweeps of several modes (`a`, `m`, `a` again) stand side by side: the list gains a mode
+//! column, and the plot becomes a scatter of CACC (up) against ASR (across), each answer
+//! drawn as its mode's letter (`p` paper, `c` cells, `f` cells from full, `b` beam, `r`
+//! refine), the merges as their labels and the victim as `v`: which mode's answers lie up
+//! and to the left of which reads at a glance, where α columns per mode would not fit.
 
 use crate::gms::merge::BaselineScore;
-use crate::tui::app::{short_label, sweep_alphas, App, Focus, SweepResult};
+use crate::gms::modes::{CellsStart, SearchMode};
+use crate::tui::app::{mode_mark, mode_tag, short_label, sweep_alphas, App, Focus, SweepResult};
 use crate::tui::summary;
 use crate::tui::widgets::heatmap::focus_style;
 use ratatui::buffer::Buffer;
@@ -20,6 +27,8 @@ use ratatui::Frame;
 
 /// Columns of the list: marker, α, cells, acc, asr, score, CACC%, ASR%, mark, with spacing.
 const LIST_WIDTH: u16 = 49;
+/// Columns the mode adds to the list when several modes were swept.
+const MODE_WIDTH: u16 = 7;
 /// The narrowest plot beside the list.
 const PLOT_MIN_WIDTH: u16 = 30;
 /// The lowest plot under the list.
@@ -54,12 +63,17 @@ fn parts(area: Rect, app: &App) -> (Option<Rect>, Option<Rect>) {
     }
     let focused = app.focus == Focus::Tradeoff;
     let list_h = (app.sweep.len() as u16 + 1).min(inner.height);
-    if inner.width >= LIST_WIDTH + 1 + PLOT_MIN_WIDTH {
-        let list = Rect::new(inner.x, inner.y, LIST_WIDTH, list_h);
+    let list_w = if several_modes(app) {
+        LIST_WIDTH + MODE_WIDTH
+    } else {
+        LIST_WIDTH
+    };
+    if inner.width >= list_w + 1 + PLOT_MIN_WIDTH {
+        let list = Rect::new(inner.x, inner.y, list_w, list_h);
         let plot = Rect::new(
-            inner.x + LIST_WIDTH + 1,
+            inner.x + list_w + 1,
             inner.y,
-            inner.width - LIST_WIDTH - 1,
+            inner.width - list_w - 1,
             inner.height,
         );
         return (Some(list), Some(plot));
@@ -86,6 +100,11 @@ fn parts(area: Rect, app: &App) -> (Option<Rect>, Option<Rect>) {
     }
 }
 
+/// Whether sweeps of more than one mode are shown.
+fn several_modes(app: &App) -> bool {
+    app.sweep.iter().any(|s| s.mode != app.sweep[0].mode)
+}
+
 /// Where the list is drawn in the panel `area`, if it is.
 pub fn list_area(area: Rect, app: &App) -> Option<Rect> {
     parts(area, app).0
@@ -105,8 +124,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let width = usize::from(area.width.saturating_sub(2));
     let mut title = if app.sweeping {
         format!(
-            " trade-off · sweeping {}/{} ",
-            app.sweep.len(),
+            " trade-off · sweeping {} {}/{} ",
+            mode_tag(app.sweep_mode),
+            app.swept(app.sweep_mode),
             sweep_alphas().len()
         )
     } else {
@@ -116,19 +136,37 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         let what = if app.has_test_sets() { "test" } else { "proxy" };
         // The plot's glyphs need their legend; a narrow title keeps a terse one.
         let merges = !app.baselines.is_empty();
-        let (legend, terse) = match (app.sweep.is_empty(), merges) {
-            (false, false) => (
-                format!("· █ ASR ░ CACC ({what}) "),
-                "█ASR ░CACC ".to_string(),
-            ),
-            (false, true) => (
-                format!("· █ ASR ░ CACC ({what}) · merges ◆ ASR ◇ CACC "),
-                "█◆ASR ░◇CACC ".to_string(),
-            ),
-            (true, _) => (
-                format!("· merges: ◆ ASR ◇ CACC ({what}) "),
-                "◆ASR ◇CACC ".to_string(),
-            ),
+        let (legend, terse) = if several_modes(app) {
+            let marks: Vec<String> = app
+                .swept_modes()
+                .into_iter()
+                .map(|m| format!("{} {}", mode_mark(m), mode_tag(m)))
+                .collect();
+            (
+                format!("· ↑CACC →ASR ({what}) · {} ", marks.join(" ")),
+                format!(
+                    "{} ",
+                    app.swept_modes()
+                        .into_iter()
+                        .map(mode_mark)
+                        .collect::<String>()
+                ),
+            )
+        } else {
+            match (app.sweep.is_empty(), merges) {
+                (false, false) => (
+                    format!("· █ ASR ░ CACC ({what}) "),
+                    "█ASR ░CACC ".to_string(),
+                ),
+                (false, true) => (
+                    format!("· █ ASR ░ CACC ({what}) · merges ◆ ASR ◇ CACC "),
+                    "█◆ASR ░◇CACC ".to_string(),
+                ),
+                (true, _) => (
+                    format!("· merges: ◆ ASR ◇ CACC ({what}) "),
+                    "◆ASR ◇CACC ".to_string(),
+                ),
+            }
         };
         if title.chars().count() + legend.chars().count() <= width {
             title.push_str(&legend);
@@ -157,7 +195,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         render_list(frame, list, app);
     }
     if let Some(plot) = plot {
-        frame.render_widget(Plot { app }, plot);
+        if several_modes(app) {
+            frame.render_widget(Scatter { app }, plot);
+        } else {
+            frame.render_widget(Plot { app }, plot);
+        }
     }
 }
 
@@ -167,6 +209,7 @@ fn render_list(frame: &mut Frame, area: Rect, app: &App) {
     let room = usize::from(area.height.saturating_sub(1));
     let top = list_top(app, room);
     let adopted = app.adopted.as_ref().map(|a| &a.matrix);
+    let modes = several_modes(app);
     let rows = app
         .sweep
         .iter()
@@ -182,18 +225,21 @@ fn render_list(frame: &mut Frame, area: Rect, app: &App) {
             if app.written.iter().any(|(_, w)| *w == s.best.matrix) {
                 mark.push('✓');
             }
-            if (s.alpha - app.params.alpha).abs() < 1e-9 {
+            if s.mode == app.mode && (s.alpha - app.params.alpha).abs() < 1e-9 {
                 mark.push_str("now");
             }
             let selected = if i == app.sweep_selected { "▶" } else { "" };
-            let mut cells = vec![
-                selected.to_string(),
+            let mut cells = vec![selected.to_string()];
+            if modes {
+                cells.push(mode_tag(s.mode));
+            }
+            cells.extend([
                 format!("{:.2}", s.alpha),
                 s.best.matrix.count().to_string(),
                 format!("{:.3}", m.acc),
                 format!("{:.3}", m.asr),
                 format!("{:.3}", m.score),
-            ];
+            ]);
             if tests {
                 let (cacc, asr) = s.test.map_or((String::new(), String::new()), |t| {
                     (summary::pct(t.cacc), summary::pct(t.asr))
@@ -209,17 +255,25 @@ fn render_list(frame: &mut Frame, area: Rect, app: &App) {
                     style.add_modifier(Modifier::UNDERLINED)
                 };
             }
+            if modes {
+                style = style.fg(mode_color(s.mode));
+            }
             Row::new(cells.into_iter().map(Cell::from)).style(style)
         });
-    let mut header = vec!["", "α", "cells", "acc", "asr", "score"];
-    let mut widths = vec![
-        Constraint::Length(1),
+    let mut header = vec![""];
+    let mut widths = vec![Constraint::Length(1)];
+    if modes {
+        header.push("mode");
+        widths.push(Constraint::Length(MODE_WIDTH - 1));
+    }
+    header.extend(["α", "cells", "acc", "asr", "score"]);
+    widths.extend([
         Constraint::Length(4),
         Constraint::Length(5),
         Constraint::Length(5),
         Constraint::Length(5),
         Constraint::Length(5),
-    ];
+    ]);
     if tests {
         header.extend(["CACC%", "ASR%"]);
         widths.extend([Constraint::Length(5), Constraint::Length(5)]);
@@ -437,6 +491,158 @@ impl Widget for Plot<'_> {
     }
 }
 
+/// A mode's colour in the list and the scatter.
+fn mode_color(mode: SearchMode) -> Color {
+    match mode {
+        SearchMode::Paper => Color::Yellow,
+        SearchMode::Cells {
+            from: CellsStart::Paper,
+        } => Color::Cyan,
+        SearchMode::Cells {
+            from: CellsStart::Full,
+        } => Color::Blue,
+        SearchMode::Beam { .. } => Color::Magenta,
+        SearchMode::Refine => Color::Green,
+    }
+}
+
+/// Several modes' sweeps: CACC up (from just below the lowest point to just above the
+/// highest, in steps of 5 %), ASR across (0–100 %); each answer is its mode's letter, the
+/// selected one reversed, merges their labels, the victim `v`. The selected row's figures
+/// head the plot.
+struct Scatter<'a> {
+    app: &'a App,
+}
+
+impl Scatter<'_> {
+    /// Every point: `(cacc, asr, label, style)`, the selected answer last so it is drawn on
+    /// top.
+    fn points(&self) -> Vec<(f64, f64, String, Style)> {
+        let app = self.app;
+        let mut points = Vec::new();
+        let victim = match (app.victim_test, app.baseline) {
+            (Some(t), _) => Some((t.cacc, t.asr)),
+            (None, Some(b)) if !app.has_test_sets() => Some((b.acc, b.asr)),
+            _ => None,
+        };
+        if let Some((cacc, asr)) = victim {
+            points.push((cacc, asr, "v".to_string(), Style::new().fg(Color::DarkGray)));
+        }
+        for b in &app.baselines {
+            if let Some((cacc, asr)) = baseline_rates(b) {
+                let label = short_label(b.method).to_string();
+                points.push((cacc, asr, label, Style::new().fg(Color::Cyan)));
+            }
+        }
+        let mut selected = None;
+        for (i, s) in app.sweep.iter().enumerate() {
+            let (cacc, asr) = rates(s);
+            let mark = mode_mark(s.mode).to_string();
+            if i == app.sweep_selected && app.focus != Focus::Baselines {
+                let style = Style::new()
+                    .fg(mode_color(s.mode))
+                    .add_modifier(Modifier::REVERSED | Modifier::BOLD);
+                selected = Some((cacc, asr, mark, style));
+            } else {
+                points.push((cacc, asr, mark, Style::new().fg(mode_color(s.mode))));
+            }
+        }
+        points.extend(selected);
+        points
+    }
+}
+
+/// The CACC range of the scatter: 5 % steps around the points, at least 10 % tall.
+fn cacc_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    if lo > hi {
+        return (0.0, 1.0);
+    }
+    let mut lo = ((lo * 20.0).floor() / 20.0).max(0.0);
+    let mut hi = ((hi * 20.0).ceil() / 20.0).min(1.0);
+    while hi - lo < 0.1 - 1e-9 {
+        if hi < 1.0 {
+            hi = (hi + 0.05).min(1.0);
+        } else {
+            lo = (lo - 0.05).max(0.0);
+        }
+    }
+    (lo, hi)
+}
+
+impl Widget for Scatter<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let app = self.app;
+        const AXIS: u16 = 5;
+        if area.width < AXIS + 12 || area.height < 4 {
+            return;
+        }
+        let mut top = area.y;
+        let mut height = area.height;
+        if area.height >= 6 {
+            if let Some(s) = app.sweep.get(app.sweep_selected) {
+                let (cacc, asr) = rates(s);
+                let text = format!(
+                    "{} α {:.2}: {} · CACC {}% · ASR {}%",
+                    mode_tag(s.mode),
+                    s.alpha,
+                    summary::cells(s.best.matrix.count()),
+                    summary::pct(cacc),
+                    summary::pct(asr)
+                );
+                buf.set_line(
+                    area.x,
+                    top,
+                    &Line::from(Span::styled(
+                        summary::fit(&text, usize::from(area.width)),
+                        Style::new().add_modifier(Modifier::BOLD),
+                    )),
+                    area.width,
+                );
+                top += 1;
+                height -= 1;
+            }
+        }
+        // The last row is the ASR axis.
+        let plot_h = height - 1;
+        let x0 = area.x + AXIS;
+        let plot_w = area.width - AXIS;
+        let points = self.points();
+        let (lo, hi) = cacc_range(points.iter().map(|p| p.0));
+        let dim = Style::new().fg(Color::DarkGray);
+        let row_of = |cacc: f64| {
+            let r = ((cacc - lo) / (hi - lo) * f64::from(plot_h - 1)).round();
+            top + plot_h - 1 - (r.clamp(0.0, f64::from(plot_h - 1)) as u16)
+        };
+        let col_of = |asr: f64| x0 + (asr.clamp(0.0, 1.0) * f64::from(plot_w - 1)).round() as u16;
+        for r in 0..plot_h {
+            let y = top + r;
+            let label = if r == 0 {
+                format!("{:.0}", hi * 100.0)
+            } else if r == plot_h - 1 {
+                format!("{:.0}", lo * 100.0)
+            } else {
+                String::new()
+            };
+            buf.set_string(area.x, y, format!("{label:>4}│"), dim);
+        }
+        let axis_y = top + plot_h;
+        buf.set_string(area.x, axis_y, format!("{:>4}└", "%"), dim);
+        buf.set_string(x0, axis_y, "─".repeat(usize::from(plot_w)), dim);
+        buf.set_string(x0, axis_y, "0", dim);
+        let mid = "ASR 50";
+        let mid_x = col_of(0.5).saturating_sub(mid.chars().count() as u16 - 2);
+        if mid_x > x0 + 2 {
+            buf.set_string(mid_x, axis_y, mid, dim);
+        }
+        buf.set_string(area.right() - 3, axis_y, "100", dim);
+        for (cacc, asr, label, style) in points {
+            let x = col_of(asr).min(area.right() - label.chars().count() as u16);
+            buf.set_string(x, row_of(cacc), label, style);
+        }
+    }
+}
+
 /// How the plot's columns share its width.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Geometry {
@@ -528,6 +734,20 @@ mod tests {
         assert_eq!((g.col, g.gap), (2, 0));
         assert!(g.total(11, &labels) <= 38);
         assert_eq!(fit_columns(54, 11, &labels).gap, 2);
+    }
+
+    #[test]
+    fn the_scatter_spans_its_points_in_five_percent_steps() {
+        let r = cacc_range([0.7901, 0.8853, 0.7924].into_iter());
+        assert!(
+            (r.0 - 0.75).abs() < 1e-9 && (r.1 - 0.9).abs() < 1e-9,
+            "{r:?}"
+        );
+        // One point: still 10 % tall.
+        let r = cacc_range([0.80].into_iter());
+        assert!((r.1 - r.0 - 0.1).abs() < 1e-9, "{r:?}");
+        let r = cacc_range([1.0].into_iter());
+        assert!((r.0 - 0.9).abs() < 1e-9 && r.1 == 1.0, "{r:?}");
     }
 
     #[test]
