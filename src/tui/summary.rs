@@ -4,8 +4,8 @@
 use crate::model::substitution::layer_ranges;
 use crate::model::SubstitutionMatrix;
 
-/// A strategy in a few characters: `KVFP × L0–5`, `none (the victim)`, or for a hand edit
-/// that is no product set, its cell count.
+/// A strategy in a few characters: `KVFP × L0–5`, `none (the victim)`, or for one that is
+/// no product set (a hand edit, a cell walk's answer), its cell count.
 pub fn strategy(matrix: &SubstitutionMatrix) -> String {
     if matrix.count() == 0 {
         return "none (the victim)".into();
@@ -15,7 +15,7 @@ pub fn strategy(matrix: &SubstitutionMatrix) -> String {
             let m: String = modules.iter().map(|m| m.letter()).collect();
             format!("{m} × L{}", layer_ranges(&layers))
         }
-        None => format!("{} (hand-made)", cells(matrix.count())),
+        None => format!("{} (cell set)", cells(matrix.count())),
     }
 }
 
@@ -59,7 +59,7 @@ mod tests {
         assert_eq!(strategy(&SubstitutionMatrix::empty(4)), "none (the victim)");
         let mut odd = SubstitutionMatrix::product(4, &[Module::Q], &[0, 1]);
         odd.toggle(2, Module::K);
-        assert_eq!(strategy(&odd), "3 cells (hand-made)");
+        assert_eq!(strategy(&odd), "3 cells (cell set)");
     }
 
     #[test]

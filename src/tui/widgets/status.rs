@@ -1,8 +1,9 @@
 //! The status lines at the top and the key-hint bar at the bottom. Both fit their width by
 //! dropping whole items, least useful first, rather than cutting text mid-word.
 
+use crate::gms::modes::SearchMode;
 use crate::gms::signal::{Signal, WarningKind};
-use crate::tui::app::{sweep_alphas, App, Focus, Level, RunState};
+use crate::tui::app::{mode_tag, sweep_alphas, App, Focus, Level, RunState};
 use crate::tui::keymap;
 use crate::tui::summary;
 use ratatui::layout::Rect;
@@ -85,7 +86,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     } else {
         ""
     };
-    items.push((6, Span::raw(format!("mode {}{filtered}", app.mode))));
+    // The default (paper, paper signal) says least: it gives way to the evaluation count.
+    let default = app.mode == SearchMode::Paper && filtered.is_empty();
+    items.push((
+        if default { 3 } else { 6 },
+        Span::raw(format!("mode {}{filtered}", app.mode)),
+    ));
     if let Some(sig) = &app.suspect_signal {
         let flags: Vec<&str> = sig
             .warnings
@@ -109,7 +115,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         items.push((
             7,
             Span::styled(
-                format!("sweep {}/{}", app.sweep.len(), sweep_alphas().len()),
+                format!(
+                    "sweep {} {}/{}",
+                    mode_tag(app.sweep_mode),
+                    app.swept(app.sweep_mode),
+                    sweep_alphas().len()
+                ),
                 Style::new().fg(Color::Magenta),
             ),
         ));

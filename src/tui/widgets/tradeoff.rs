@@ -508,16 +508,16 @@ fn mode_color(mode: SearchMode) -> Color {
 
 /// Several modes' sweeps: CACC up (from just below the lowest point to just above the
 /// highest, in steps of 5 %), ASR across (0–100 %); each answer is its mode's letter, the
-/// selected one reversed, merges their labels, the victim `v`. The selected row's figures
-/// head the plot.
+/// selected one reversed, merges their labels, the victim `v`, `*` where different ones
+/// coincide. The selected row's figures head the plot.
 struct Scatter<'a> {
     app: &'a App,
 }
 
 impl Scatter<'_> {
-    /// Every point: `(cacc, asr, label, style)`, the selected answer last so it is drawn on
-    /// top.
-    fn points(&self) -> Vec<(f64, f64, String, Style)> {
+    /// Every point: `(cacc, asr, label, style, selected)`, the selected answer last so it is
+    /// drawn on top.
+    fn points(&self) -> Vec<(f64, f64, String, Style, bool)> {
         let app = self.app;
         let mut points = Vec::new();
         let victim = match (app.victim_test, app.baseline) {
@@ -526,12 +526,13 @@ impl Scatter<'_> {
             _ => None,
         };
         if let Some((cacc, asr)) = victim {
-            points.push((cacc, asr, "v".to_string(), Style::new().fg(Color::DarkGray)));
+            let style = Style::new().fg(Color::DarkGray);
+            points.push((cacc, asr, "v".to_string(), style, false));
         }
         for b in &app.baselines {
             if let Some((cacc, asr)) = baseline_rates(b) {
                 let label = short_label(b.method).to_string();
-                points.push((cacc, asr, label, Style::new().fg(Color::Cyan)));
+                points.push((cacc, asr, label, Style::new().fg(Color::Cyan), false));
             }
         }
         let mut selected = None;
@@ -542,9 +543,10 @@ impl Scatter<'_> {
                 let style = Style::new()
                     .fg(mode_color(s.mode))
                     .add_modifier(Modifier::REVERSED | Modifier::BOLD);
-                selected = Some((cacc, asr, mark, style));
+                selected = Some((cacc, asr, mark, style, true));
             } else {
-                points.push((cacc, asr, mark, Style::new().fg(mode_color(s.mode))));
+                let style = Style::new().fg(mode_color(s.mode));
+                points.push((cacc, asr, mark, style, false));
             }
         }
         points.extend(selected);
@@ -616,15 +618,18 @@ impl Widget for Scatter<'_> {
         };
         let col_of = |asr: f64| x0 + (asr.clamp(0.0, 1.0) * f64::from(plot_w - 1)).round() as u16;
         for r in 0..plot_h {
-            let y = top + r;
-            let label = if r == 0 {
-                format!("{:.0}", hi * 100.0)
-            } else if r == plot_h - 1 {
-                format!("{:.0}", lo * 100.0)
-            } else {
-                String::new()
-            };
-            buf.set_string(area.x, y, format!("{label:>4}│"), dim);
+            buf.set_string(area.x, top + r, "    │", dim);
+        }
+        // The range's ends, then every 5 % between that keeps a row clear of the others.
+        let (k_lo, k_hi) = ((lo * 20.0).round() as u32, (hi * 20.0).round() as u32);
+        let mut labelled: Vec<u16> = Vec::new();
+        for k in [k_hi, k_lo].into_iter().chain((k_lo + 1..k_hi).rev()) {
+            let y = row_of(f64::from(k) / 20.0);
+            if labelled.iter().any(|&l| l.abs_diff(y) < 2) {
+                continue;
+            }
+            buf.set_string(area.x, y, format!("{:>4}", k * 5), dim);
+            labelled.push(y);
         }
         let axis_y = top + plot_h;
         buf.set_string(area.x, axis_y, format!("{:>4}└", "%"), dim);
@@ -636,9 +641,18 @@ impl Widget for Scatter<'_> {
             buf.set_string(mid_x, axis_y, mid, dim);
         }
         buf.set_string(area.right() - 3, axis_y, "100", dim);
-        for (cacc, asr, label, style) in points {
+        // Points of different labels on one spot show as `*`; the selected answer, drawn
+        // last, keeps its letter.
+        let mut drawn: std::collections::HashMap<(u16, u16), String> = Default::default();
+        for (cacc, asr, label, style, selected) in points {
             let x = col_of(asr).min(area.right() - label.chars().count() as u16);
-            buf.set_string(x, row_of(cacc), label, style);
+            let y = row_of(cacc);
+            let shown = match drawn.get(&(x, y)) {
+                Some(there) if *there != label && !selected => "*".to_string(),
+                _ => label.clone(),
+            };
+            buf.set_string(x, y, &shown, style);
+            drawn.insert((x, y), shown);
         }
     }
 }
