@@ -1455,6 +1455,9 @@ fn writing_a_baseline_gives_a_loadable_model_and_its_yaml() {
         .collect();
     assert_eq!(actions.len(), 2, "{text}");
     assert_eq!(actions[0]["detail"]["method"], "ties");
+    // `--open` and `--resume` offer the same merges: the journal names the base.
+    let record = gms::gms::journal::Journal::read(&journal).unwrap();
+    assert_eq!(record.merge_base(), Some(base));
 }
 
 /// A demo search's journal names the demo's inputs by `assets/demo/…`, not the temporary

@@ -74,6 +74,7 @@ impl TuiCmd {
             _ => demo_inputs()?,
         };
         let (inputs, merge_base) = merge_base(inputs)?;
+        let merge_base = merge_base.or_else(|| resume.as_ref().and_then(|j| j.merge_base()));
         let path = match (&self.resume, &self.journal) {
             (Some(r), _) => r.clone(),
             (None, Some(j)) => j.clone(),
@@ -147,8 +148,8 @@ impl TuiCmd {
                 .log
                 .unwrap_or_else(|| std::env::temp_dir().join("gms-tui.log")),
             journal: None,
+            merge_base: journal.merge_base(),
             open: Some(journal),
-            merge_base: None,
         })
     }
 }

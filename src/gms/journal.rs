@@ -313,6 +313,17 @@ impl Journal {
         Ok((mode, signal, last))
     }
 
+    /// The pre-trained base the last merge-baselines request named (`B` with `gms tui
+    /// --base`), so a reopened search offers the same merges.
+    pub fn merge_base(&self) -> Option<PathBuf> {
+        self.entries.iter().rev().find_map(|e| match e {
+            Entry::Action { action, detail } if action == "baselines" => {
+                detail["base"].as_str().map(PathBuf::from)
+            }
+            _ => None,
+        })
+    }
+
     /// The α sweeps the journal records: each mode's last, in the order the modes were first
     /// swept, with the patience in force when it was asked for. A sweep recorded without its
     /// mode ran in the mode in force then (journals before sweeps of several modes).
