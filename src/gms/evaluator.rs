@@ -17,9 +17,10 @@
 
 use crate::error::{GmsError, Result};
 use crate::gms::score::{Baseline, Counts, Drops, Metrics};
-use crate::model::encoder::{argmax_rows, count_matches, BatchInput};
+use crate::model::encoder::{argmax_rows, count_matches};
 use crate::model::layered::LayeredClassifier;
 use crate::model::substitution::SubstitutionMatrix;
+use crate::model::tokenize::BatchInput;
 use crate::model::tokenize::EncodedSet;
 use crate::model::{ModelArchitecture, Module};
 use candle_core::{DType, Device, Tensor};
@@ -78,7 +79,7 @@ pub struct StatePlan {
 impl StatePlan {
     /// The plan for `layers` layers whose states take `boundary_bytes` per boundary: the
     /// smallest stride at which the victim's states and one anchor fit `budget`, then as many
-    /// anchors as fit (1 to [`MAX_ANCHORS`]).
+    /// anchors as fit (1 to `MAX_ANCHORS`, 16).
     pub fn new(layers: usize, boundary_bytes: usize, budget: usize) -> StatePlan {
         let set_bytes = |stride: usize| (layers / stride + 1) * boundary_bytes.max(1);
         let stride = (1..=layers.max(1))

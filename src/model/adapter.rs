@@ -4,9 +4,9 @@
 
 use crate::error::{GmsError, Result};
 use crate::model::arch::{Module, DECODER_MODULES};
-use crate::model::decoder::{module_shape, slot, LoraLinear, LoraPair};
 use crate::model::decoder_config::DecoderConfig;
 use crate::model::folder::for_each_tensor;
+use crate::model::lora::{module_shape, slot, LoraLinear, LoraPair};
 use candle_core::{DType, Device, Tensor};
 use serde_json::Value;
 use std::collections::BTreeMap;

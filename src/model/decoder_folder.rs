@@ -12,10 +12,11 @@
 use crate::error::{GmsError, Result};
 use crate::model::adapter::{resolve_base, AdapterConfig, HubCache, LoraAdapter};
 use crate::model::arch::DECODER_MODULES;
-use crate::model::decoder::{module_shape, DecoderBase, DecoderClassifier};
+use crate::model::decoder::{DecoderBase, DecoderClassifier};
 use crate::model::decoder_config::DecoderConfig;
 use crate::model::decoder_tokenize::DecoderTextEncoder;
 use crate::model::folder::{check_finite, find_weight_files, for_each_tensor, TensorMap};
+use crate::model::lora::module_shape;
 use candle_core::{DType, Device};
 use std::path::{Path, PathBuf};
 

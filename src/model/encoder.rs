@@ -9,6 +9,7 @@ use crate::error::{GmsError, Result};
 use crate::model::arch::{Architecture, Module, ENCODER_MODULES};
 use crate::model::config::{Activation, ModelConfig};
 use crate::model::folder::TensorMap;
+use crate::model::tokenize::BatchInput;
 use candle_core::{DType, Tensor, D};
 use std::path::Path;
 
@@ -120,19 +121,6 @@ pub enum Head {
         /// `classifier`: hidden → labels.
         classifier: Linear,
     },
-}
-
-/// Token ids and masks of one batch of rows, padded to the batch's longest row.
-#[derive(Debug, Clone)]
-pub struct BatchInput {
-    /// `[b, t]` u32 token ids.
-    pub input_ids: Tensor,
-    /// `[b, t]` u32 token-type ids.
-    pub type_ids: Tensor,
-    /// `[b, t]` u32 position ids.
-    pub position_ids: Tensor,
-    /// `[b, 1, 1, t]` f32 additive attention mask (0 or a large negative).
-    pub attention_bias: Tensor,
 }
 
 /// An encoder sequence classifier.

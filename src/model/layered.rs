@@ -5,8 +5,9 @@
 use crate::error::Result;
 use crate::model::arch::{ModelArchitecture, ENCODER_MODULES};
 use crate::model::decoder::{self, DecoderClassifier, DecoderContext, DecoderLayer};
-use crate::model::encoder::{BatchInput, Classifier, EncoderLayer};
+use crate::model::encoder::{Classifier, EncoderLayer};
 use crate::model::substitution::{self, SubstitutionMatrix};
+use crate::model::tokenize::BatchInput;
 use crate::model::tokenize::EncodedSet;
 use candle_core::{DType, Device, Tensor};
 

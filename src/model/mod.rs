@@ -14,6 +14,7 @@ pub mod encoder;
 pub mod folder;
 pub mod gelu;
 pub mod layered;
+pub mod lora;
 pub mod random;
 pub mod random_decoder;
 pub mod source;
@@ -25,11 +26,12 @@ pub use arch::{
     letters, Architecture, ModelArchitecture, Module, DECODER_MODULES, ENCODER_MODULES,
 };
 pub use config::ModelConfig;
-pub use encoder::{BatchInput, Classifier};
+pub use encoder::Classifier;
 pub use folder::ModelFolder;
 pub use layered::LayeredClassifier;
 pub use source::{LoadedPair, ModelSource};
 pub use substitution::{weight_view, SubstitutionMatrix};
+pub use tokenize::BatchInput;
 
 use crate::error::Result;
 use candle_core::Device;

@@ -5,10 +5,22 @@ use crate::data::Example;
 use crate::error::{GmsError, Result};
 use crate::model::arch::Architecture;
 use crate::model::config::ModelConfig;
-use crate::model::encoder::BatchInput;
 use candle_core::{DType, Device, Tensor};
 use std::path::{Path, PathBuf};
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+
+/// Token ids and masks of one batch of rows, padded to the batch's longest row.
+#[derive(Debug, Clone)]
+pub struct BatchInput {
+    /// `[b, t]` u32 token ids.
+    pub input_ids: Tensor,
+    /// `[b, t]` u32 token-type ids.
+    pub type_ids: Tensor,
+    /// `[b, t]` u32 position ids.
+    pub position_ids: Tensor,
+    /// `[b, 1, 1, t]` f32 additive attention mask (0 or a large negative).
+    pub attention_bias: Tensor,
+}
 
 /// Maximum tokens per row, special tokens included: where the paper's reference truncates
 /// (docs/algorithm.md §Evaluation conventions).

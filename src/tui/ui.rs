@@ -205,7 +205,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
     let shown = app.shown();
     status::render(frame, a.status, app);
     heatmap::render(frame, a.heatmap, app, &shown);
-    info::render(frame, a.legend, app, &shown);
+    info::render(frame, a.legend, app, &shown, a.heatmap);
     if a.steps.height > 0 {
         steps::render(frame, a.steps, app);
         steps::render_gauge(frame, a.gauge, app);

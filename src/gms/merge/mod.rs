@@ -298,7 +298,7 @@ pub fn mergekit_base_dir(yaml: &std::path::Path) -> std::path::PathBuf {
     yaml.with_file_name(format!("{stem}-mergekit-base"))
 }
 
-/// Why a method of [`merge_baselines`] did not run: the base methods need the pre-trained
+/// Why a method of [`baseline_methods`] did not run: the base methods need the pre-trained
 /// base.
 pub const NEEDS_BASE: &str = "needs the pre-trained base (--base DIR)";
 

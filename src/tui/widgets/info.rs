@@ -13,8 +13,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 use ratatui::Frame;
 
-/// Draws the panel for `shown`.
-pub fn render(frame: &mut Frame, area: Rect, app: &App, shown: &Strategy) {
+/// Draws the panel for `shown`, under the heatmap drawn in `heatmap_area`.
+pub fn render(frame: &mut Frame, area: Rect, app: &App, shown: &Strategy, heatmap_area: Rect) {
     let block = Block::bordered().title(" shown ");
     let inner = block.inner(area);
     let width = usize::from(inner.width);
@@ -25,13 +25,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, shown: &Strategy) {
         Style::new().add_modifier(Modifier::BOLD),
     )];
     let folded = app.num_layers > 0
-        && heatmap::Geometry::new(
-            crate::tui::ui::layout(frame.area(), app).heatmap,
-            app.num_layers,
-            app.cursor.0,
-        )
-        .per_row
-            == 2;
+        && heatmap::Geometry::new(heatmap_area, app.num_layers, app.cursor.0).per_row == 2;
     if app.num_layers > 0 {
         lines.push(Line::raw(summary::fit(
             &summary::strategy(&shown.matrix),
