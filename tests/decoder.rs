@@ -8,8 +8,8 @@ mod common;
 use candle_core::{Device, Tensor};
 use gms::data::Example;
 use gms::model::adapter::HubCache;
+use gms::model::arch::DecoderArchitecture;
 use gms::model::decoder::{lora_view, DecoderClassifier};
-use gms::model::decoder_config::DecoderArchitecture;
 use gms::model::decoder_folder::{LoadedDecoder, WeightStorage};
 use gms::model::lora::LoraLinear;
 use gms::model::random_decoder::{

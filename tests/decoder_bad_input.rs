@@ -6,7 +6,7 @@ mod common;
 
 use candle_core::Device;
 use gms::model::adapter::HubCache;
-use gms::model::decoder_config::DecoderArchitecture;
+use gms::model::arch::DecoderArchitecture;
 use gms::model::decoder_folder::LoadedDecoder;
 use gms::model::random_decoder::{
     write_random_adapter, write_random_decoder, RandomAdapterSpec, RandomDecoderSpec,

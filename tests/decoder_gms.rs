@@ -10,7 +10,7 @@ use candle_core::Device;
 use gms::gms::score::Drops;
 use gms::gms::search::{GreedySearch, SearchParams};
 use gms::gms::session::Session;
-use gms::model::decoder_config::DecoderArchitecture;
+use gms::model::arch::DecoderArchitecture;
 use gms::model::random_decoder::{RandomAdapterSpec, RandomDecoderSpec};
 use gms::model::{Module, SubstitutionMatrix, DECODER_MODULES};
 use serde_json::Value;

@@ -207,7 +207,7 @@ fn replay_under_a_new_alpha_is_served_from_the_cache() {
 /// both adapters adapt; product moves (the beam) stay inside them too.
 #[test]
 fn decoder_modes_move_only_on_the_cells_both_adapters_adapt() {
-    use gms::model::decoder_config::DecoderArchitecture;
+    use gms::model::arch::DecoderArchitecture;
     use gms::model::random_decoder::{RandomAdapterSpec, RandomDecoderSpec};
     use gms::model::Module;
     let spec = RandomDecoderSpec::tiny(DecoderArchitecture::Llama, &common::WORDS, 3, 5);

@@ -1206,7 +1206,7 @@ fn lines_of_kind(path: &std::path::Path, kind: &str) -> usize {
 /// worker's warning.
 #[test]
 fn cells_the_adapters_do_not_both_adapt_are_greyed() {
-    use gms::model::decoder_config::DecoderArchitecture;
+    use gms::model::arch::DecoderArchitecture;
     use gms::model::random_decoder::{RandomAdapterSpec, RandomDecoderSpec};
     let spec = RandomDecoderSpec::tiny(DecoderArchitecture::Llama, &common::WORDS, 3, 5);
     let mut victim = RandomAdapterSpec::tiny(1, "base");

@@ -16,7 +16,7 @@
 //! projections. The tokenizer is a word-level one over generated words (tokens per row then
 //! follow whitespace and punctuation, about what a BPE gives English text).
 
-use crate::model::decoder_config::DecoderArchitecture;
+use crate::model::arch::DecoderArchitecture;
 use crate::model::random::{write_random_model, RandomModelSpec, TokenizerSource};
 use crate::model::random_decoder::{
     write_random_adapter, write_random_decoder, RandomAdapterSpec, RandomDecoderSpec,

@@ -8,64 +8,9 @@
 //! sliding windows, attention/MLP biases or `head_dim` for Llama. See docs/decoders.md.
 
 use crate::error::{GmsError, Result};
+use crate::model::arch::DecoderArchitecture;
 use serde_json::Value;
 use std::path::Path;
-
-/// The decoder families gms can load.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DecoderArchitecture {
-    /// Llama 2/3, SmolLM, TinyLlama and other `model_type: llama` checkpoints.
-    Llama,
-    /// Mistral (sliding-window attention when the config sets a window).
-    Mistral,
-    /// Qwen2 / Qwen2.5 (biases on the q/k/v projections).
-    Qwen2,
-}
-
-impl DecoderArchitecture {
-    /// Recognises the family from `model_type`, else from the first `architectures` class.
-    pub fn from_config(v: &Value) -> Option<DecoderArchitecture> {
-        let by_type = match v["model_type"].as_str() {
-            Some("llama") => Some(DecoderArchitecture::Llama),
-            Some("mistral") => Some(DecoderArchitecture::Mistral),
-            Some("qwen2") => Some(DecoderArchitecture::Qwen2),
-            _ => None,
-        };
-        by_type.or_else(|| {
-            let class = v["architectures"].as_array()?.first()?.as_str()?;
-            [
-                ("Llama", DecoderArchitecture::Llama),
-                ("Mistral", DecoderArchitecture::Mistral),
-                ("Qwen2", DecoderArchitecture::Qwen2),
-            ]
-            .into_iter()
-            .find(|(prefix, _)| {
-                class
-                    .strip_prefix(prefix)
-                    .is_some_and(|rest| rest.starts_with("For"))
-            })
-            .map(|(_, a)| a)
-        })
-    }
-
-    /// The `model_type` string transformers writes for this family.
-    pub fn model_type(self) -> &'static str {
-        match self {
-            DecoderArchitecture::Llama => "llama",
-            DecoderArchitecture::Mistral => "mistral",
-            DecoderArchitecture::Qwen2 => "qwen2",
-        }
-    }
-
-    /// The transformers class of the sequence classifier gms reproduces.
-    pub fn classifier_class(self) -> &'static str {
-        match self {
-            DecoderArchitecture::Llama => "LlamaForSequenceClassification",
-            DecoderArchitecture::Mistral => "MistralForSequenceClassification",
-            DecoderArchitecture::Qwen2 => "Qwen2ForSequenceClassification",
-        }
-    }
-}
 
 /// How rotary frequencies are rescaled (`rope_parameters` / `rope_scaling`).
 #[derive(Debug, Clone, Copy, PartialEq)]

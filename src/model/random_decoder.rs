@@ -7,8 +7,8 @@
 //! like the LLM kit's, adds no special tokens, with pad = eos = `<|im_end|>` (id 2).
 
 use crate::error::{GmsError, Result};
+use crate::model::arch::DecoderArchitecture;
 use crate::model::arch::{Module, DECODER_MODULES};
-use crate::model::decoder_config::DecoderArchitecture;
 use crate::model::folder::write_safetensors;
 use crate::model::random::gaussian;
 use candle_core::{DType, Device, Tensor};

@@ -4,8 +4,8 @@
 
 use crate::error::{GmsError, Result};
 use crate::model::adapter::{resolve_base, AdapterConfig, HubCache, LoraAdapter};
+use crate::model::arch::DecoderArchitecture;
 use crate::model::arch::{letters, ModelArchitecture, Module, DECODER_MODULES};
-use crate::model::decoder_config::DecoderArchitecture;
 use crate::model::decoder_folder::{DecoderFolder, LoadedDecoder};
 use crate::model::folder::ModelFolder;
 use crate::model::LoadedModel;

@@ -400,7 +400,7 @@ pub fn mergekit_python(test: &str) -> Option<PathBuf> {
 /// over it (`victim`, `proxy` of the [`TinyKit`]; seeds 1 and 2), and datasets labelled like
 /// [`tiny_kit`]'s (clean rows by the victim's own predictions, trigger rows 0).
 pub fn tiny_decoder_kit(layers: usize) -> TinyKit {
-    use gms::model::decoder_config::DecoderArchitecture;
+    use gms::model::arch::DecoderArchitecture;
     use gms::model::random_decoder::{RandomAdapterSpec, RandomDecoderSpec};
     let spec = RandomDecoderSpec::tiny(DecoderArchitecture::Llama, &WORDS, layers, 5);
     tiny_decoder_kit_with(
