@@ -229,7 +229,7 @@ pub const KEYS: &[Binding] = &[
         Action::Sweep,
         Scope::Any,
         Search,
-        Some("α sweep 0.0–1.0 by 0.1 → trade-off list"),
+        Some("α sweep 0.0–1.0 by 0.1 in this mode → trade-off list (m, a adds a mode)"),
         Some(("a sweep", 6)),
     ),
     bind(

@@ -56,6 +56,21 @@ pub const TERMS: &[(&str, &str, &str)] = &[
     ("e1 pin", "scored with e", "a strategy you scored with e"),
 ];
 
+/// The trade-off view's glyphs, for this overlay only (the panel under the heatmap explains
+/// the step table).
+pub const TRADEOFF_TERMS: &[(&str, &str)] = &[
+    ("█ ░", "an α's answer: ASR / CACC bars (one mode swept)"),
+    (
+        "p c f b r",
+        "answers by mode (paper cells cellsF beam refine)",
+    ),
+    ("v  *", "the victim; several modes' answers on one spot"),
+    (
+        "L TA T D DL",
+        "merges (B): linear, TA, TIES, DARE, DARE-linear",
+    ),
+];
+
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let [row] = Layout::vertical([Constraint::Length(height.min(area.height))])
         .flex(Flex::Center)
@@ -88,6 +103,7 @@ fn sections(app: &App, width: usize) -> Vec<Vec<Line<'static>>> {
     }
     let mut terms = vec![Line::styled("terms on screen", heading)];
     terms.extend(TERMS.iter().map(|(mark, _, long)| entry(mark, long)));
+    terms.extend(TRADEOFF_TERMS.iter().map(|(mark, long)| entry(mark, long)));
     if let Some(log) = &app.log_file {
         terms.push(Line::raw(""));
         terms.push(Line::styled(
