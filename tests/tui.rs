@@ -1273,6 +1273,37 @@ fn the_worker_scores_the_merge_baselines() {
     assert!(linear.score.proxy.is_some() && linear.score.test.is_some());
     assert_eq!(b.app.baselines_skipped.len(), 4);
     assert!(b.app.baselines_skipped[0].1.contains("base"));
+
+    // The worker's units: the merge, then the proxy sets, the clean test set, the poisoned
+    // one — commands wait for one of those, not for a whole method.
+    let inputs = kit.inputs(true);
+    let victim = gms::model::LoadedModel::load(&kit.victim, &Device::Cpu).unwrap();
+    let sets = gms::gms::merge::ScoringSets::load(
+        &victim.text_encoder().unwrap(),
+        victim.folder.config.num_labels,
+        &gms::gms::merge::score::ScoringPaths {
+            clean: Some(&inputs.clean),
+            suspect: Some(&inputs.suspect),
+            test_clean: inputs.test_clean.as_deref(),
+            test_poison: inputs.test_poison.as_deref(),
+        },
+        &Device::Cpu,
+    )
+    .unwrap();
+    let pair = gms::gms::merge::MergeInputs::open(&kit.victim, &kit.proxy, None).unwrap();
+    let mut run = gms::gms::merge::BaselineRun::merge(
+        &pair,
+        gms::gms::merge::MergeMethod::Linear,
+        &Device::Cpu,
+    )
+    .unwrap();
+    assert!(run.advance(&sets).unwrap().is_none(), "the proxy sets");
+    assert!(run.advance(&sets).unwrap().is_none(), "the clean test set");
+    let done = run
+        .advance(&sets)
+        .unwrap()
+        .expect("the poisoned test set ends it");
+    assert_eq!(done.score, linear.score);
 }
 
 /// The tiny kit's victim and proxy fine-tuned, as it were, from a third random model (seed 3):

@@ -63,8 +63,9 @@ pub enum Command {
         /// Where the purified model folder goes, if wanted.
         model: Option<PathBuf>,
     },
-    /// Merge and score every merge baseline at its defaults (`gms baselines`' rows), one
-    /// method a unit between other work; each is reported as [`WorkerEvent::Baseline`].
+    /// Merge and score every merge baseline at its defaults (`gms baselines`' rows), the
+    /// merge and each part of its scoring a unit between other work; each is reported as
+    /// [`WorkerEvent::Baseline`].
     Baselines {
         /// The pre-trained checkpoint victim and proxy were fine-tuned from: TIES, DARE and
         /// task arithmetic need it; without it only linear (WAG) runs.
@@ -720,6 +721,8 @@ struct BaselineJob {
     device: candle_core::Device,
     pending: Vec<crate::gms::merge::MergeMethod>,
     skipped: Vec<(String, String)>,
+    /// The method merged and being scored, a part a unit.
+    current: Option<crate::gms::merge::BaselineRun>,
 }
 
 /// An α sweep in progress: one search per α, advanced a unit at a time between commands.
@@ -818,7 +821,8 @@ impl Worker {
             let busy = (self.running || self.stepping) && self.search.finished().is_none();
             // A sweep and a moving search take turns; commands act between any two units.
             self.sweep_turn = !self.sweep_turn;
-            // Baselines take turns with a sweep or a moving search too (a method is one unit).
+            // Baselines take turns with a sweep or a moving search too (a merge, or one scored set,
+            // is one unit).
             let other = busy || self.sweep.is_some();
             if self.baselines.is_some() && (self.sweep_turn || !other) {
                 if let Err(e) = self.advance_baselines() {
@@ -1267,6 +1271,7 @@ impl Worker {
             device,
             pending,
             skipped,
+            current: None,
         });
         Ok(())
     }
@@ -1333,9 +1338,21 @@ impl Worker {
             self.send(WorkerEvent::BaselinesDone { skipped });
             return Ok(());
         }
-        let method = job.pending.remove(0);
-        let b = crate::gms::merge::merge_baseline(&job.inputs, method, &job.sets, &job.device)?;
-        self.send(WorkerEvent::Baseline(b));
+        // A unit is the merge, or one part of its scoring: commands wait for one of those.
+        let Some(run) = job.current.as_mut() else {
+            let method = job.pending[0];
+            job.current = Some(crate::gms::merge::BaselineRun::merge(
+                &job.inputs,
+                method,
+                &job.device,
+            )?);
+            return Ok(());
+        };
+        if let Some(b) = run.advance(&job.sets)? {
+            job.current = None;
+            job.pending.remove(0);
+            self.send(WorkerEvent::Baseline(b));
+        }
         Ok(())
     }
 

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 pub use models::{merge_models, MergeInputs, MergedModel};
-pub use score::{score_model, ModelScore, ScoringSets};
+pub use score::{score_model, ModelScore, Scoring, ScoringSets};
 
 /// The merge methods gms computes, each as mergekit defines it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -309,18 +309,60 @@ pub fn merge_baseline(
     sets: &ScoringSets,
     device: &candle_core::Device,
 ) -> Result<BaselineScore> {
-    let params = MergeParams::defaults(method);
-    let merged = merge_models(inputs, &params)?;
-    let model = crate::model::encoder::Classifier::from_tensors(
-        &inputs.victim.config,
-        &merged.f32_tensors(device)?,
-        &inputs.victim.dir,
-    )?;
-    Ok(BaselineScore {
-        method,
-        settings: params.settings(),
-        score: score_model(&model, sets)?,
-    })
+    let mut run = BaselineRun::merge(inputs, method, device)?;
+    loop {
+        if let Some(done) = run.advance(sets)? {
+            return Ok(done);
+        }
+    }
+}
+
+/// [`merge_baseline`] in units: the merge, then each part of the scoring ([`Scoring`]).
+pub struct BaselineRun {
+    method: MergeMethod,
+    settings: String,
+    model: crate::model::encoder::Classifier,
+    scoring: Scoring,
+}
+
+impl BaselineRun {
+    /// Merges `method` at its defaults: the first unit.
+    pub fn merge(
+        inputs: &MergeInputs,
+        method: MergeMethod,
+        device: &candle_core::Device,
+    ) -> Result<BaselineRun> {
+        let params = MergeParams::defaults(method);
+        let merged = merge_models(inputs, &params)?;
+        let model = crate::model::encoder::Classifier::from_tensors(
+            &inputs.victim.config,
+            &merged.f32_tensors(device)?,
+            &inputs.victim.dir,
+        )?;
+        Ok(BaselineRun {
+            method,
+            settings: params.settings(),
+            model,
+            scoring: Scoring::default(),
+        })
+    }
+
+    /// The method being merged.
+    pub fn method(&self) -> MergeMethod {
+        self.method
+    }
+
+    /// Scores the next part; the baseline once every part is scored.
+    pub fn advance(&mut self, sets: &ScoringSets) -> Result<Option<BaselineScore>> {
+        if !self.scoring.advance(&self.model, sets)? {
+            return Ok(None);
+        }
+        Ok(Some(BaselineScore {
+            method: self.method,
+            settings: self.settings.clone(),
+            score: std::mem::take(&mut self.scoring.score),
+        }))
+    }
 }
 
 /// The methods [`merge_baseline`] can run on `inputs`, and the others with why not.

@@ -79,7 +79,7 @@ impl ScoringSets {
 }
 
 /// One model on the sets given.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct ModelScore {
     /// Counts on the proxy sets (clean correct, suspect hits).
     pub proxy: Option<Counts>,
@@ -108,29 +108,50 @@ impl ModelScore {
 
 /// Scores `model` on `sets`.
 pub fn score_model(model: &Classifier, sets: &ScoringSets) -> Result<ModelScore> {
-    let proxy = match &sets.proxy {
-        Some((clean, suspect)) => Some(
-            Evaluator::new(model.clone(), model.clone(), clean.clone(), suspect.clone())?
-                .baseline_counts(),
-        ),
-        None => None,
-    };
-    let test = match &sets.test {
-        Some((clean, poison)) => {
-            let clean_correct = count_correct(model, clean)?;
-            let poison_hits = count_correct(model, poison)?;
-            Some(TestMetrics {
-                cacc: clean_correct as f64 / clean.len as f64,
-                asr: poison_hits as f64 / poison.len as f64,
-                clean_correct,
-                clean_total: clean.len,
-                poison_hits,
-                poison_total: poison.len,
-            })
+    let mut scoring = Scoring::default();
+    while !scoring.advance(model, sets)? {}
+    Ok(scoring.score)
+}
+
+/// [`score_model`] a part at a time — the proxy sets, then each test set — so a caller that
+/// must answer between parts (the workbench's worker) waits for one part only.
+#[derive(Debug, Clone, Default)]
+pub struct Scoring {
+    /// What is scored so far.
+    pub score: ModelScore,
+    /// Parts done: 0 none, 1 the proxy sets, 2 the clean test set, 3 all.
+    done: usize,
+    /// Clean test rows correct, once counted.
+    clean_correct: usize,
+}
+
+impl Scoring {
+    /// Scores the next part of `sets`; whether the score is complete.
+    pub fn advance(&mut self, model: &Classifier, sets: &ScoringSets) -> Result<bool> {
+        match (self.done, &sets.proxy, &sets.test) {
+            (0, Some((clean, suspect)), _) => {
+                self.score.proxy = Some(
+                    Evaluator::new(model.clone(), model.clone(), clean.clone(), suspect.clone())?
+                        .baseline_counts(),
+                );
+            }
+            (1, _, Some((clean, _))) => self.clean_correct = count_correct(model, clean)?,
+            (2, _, Some((clean, poison))) => {
+                let poison_hits = count_correct(model, poison)?;
+                self.score.test = Some(TestMetrics {
+                    cacc: self.clean_correct as f64 / clean.len as f64,
+                    asr: poison_hits as f64 / poison.len as f64,
+                    clean_correct: self.clean_correct,
+                    clean_total: clean.len,
+                    poison_hits,
+                    poison_total: poison.len,
+                });
+            }
+            _ => {}
         }
-        None => None,
-    };
-    Ok(ModelScore { proxy, test })
+        self.done = (self.done + 1).min(3);
+        Ok(self.done == 3)
+    }
 }
 
 /// Rows of `set` the model predicts as labelled (for the poisoned set: as the target): the
