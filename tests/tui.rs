@@ -1276,20 +1276,8 @@ fn the_worker_scores_the_merge_baselines() {
 
     // The worker's units: the merge, then the proxy sets, the clean test set, the poisoned
     // one — commands wait for one of those, not for a whole method.
-    let inputs = kit.inputs(true);
     let victim = gms::model::LoadedModel::load(&kit.victim, &Device::Cpu).unwrap();
-    let sets = gms::gms::merge::ScoringSets::load(
-        &victim.text_encoder().unwrap(),
-        victim.folder.config.num_labels,
-        &gms::gms::merge::score::ScoringPaths {
-            clean: Some(&inputs.clean),
-            suspect: Some(&inputs.suspect),
-            test_clean: inputs.test_clean.as_deref(),
-            test_poison: inputs.test_poison.as_deref(),
-        },
-        &Device::Cpu,
-    )
-    .unwrap();
+    let sets = scoring_sets(kit.inputs(true), &victim);
     let pair = gms::gms::merge::MergeInputs::open(&kit.victim, &kit.proxy, None).unwrap();
     let mut run = gms::gms::merge::BaselineRun::merge(
         &pair,
@@ -1304,6 +1292,25 @@ fn the_worker_scores_the_merge_baselines() {
         .unwrap()
         .expect("the poisoned test set ends it");
     assert_eq!(done.score, linear.score);
+}
+
+/// The kit's proxy and test sets, encoded with `model`'s tokenizer for scoring a whole model.
+fn scoring_sets(
+    inputs: gms::gms::session::SearchInputs,
+    model: &gms::model::LoadedModel,
+) -> gms::gms::merge::ScoringSets {
+    gms::gms::merge::ScoringSets::load(
+        &model.text_encoder().unwrap(),
+        model.folder.config.num_labels,
+        &gms::gms::merge::score::ScoringPaths {
+            clean: Some(&inputs.clean),
+            suspect: Some(&inputs.suspect),
+            test_clean: inputs.test_clean.as_deref(),
+            test_poison: inputs.test_poison.as_deref(),
+        },
+        &Device::Cpu,
+    )
+    .unwrap()
 }
 
 /// The tiny kit's victim and proxy fine-tuned, as it were, from a third random model (seed 3):
@@ -1435,19 +1442,7 @@ fn writing_a_baseline_gives_a_loadable_model_and_its_yaml() {
     // The folder loads and scores what the panel showed.
     let panel = b.app.baseline_score(MergeMethod::Ties).unwrap().score;
     let loaded = gms::model::LoadedModel::load(&model_dir, &Device::Cpu).unwrap();
-    let inputs = kit.inputs(true);
-    let sets = gms::gms::merge::ScoringSets::load(
-        &loaded.text_encoder().unwrap(),
-        loaded.folder.config.num_labels,
-        &gms::gms::merge::score::ScoringPaths {
-            clean: Some(&inputs.clean),
-            suspect: Some(&inputs.suspect),
-            test_clean: inputs.test_clean.as_deref(),
-            test_poison: inputs.test_poison.as_deref(),
-        },
-        &Device::Cpu,
-    )
-    .unwrap();
+    let sets = scoring_sets(kit.inputs(true), &loaded);
     assert_eq!(score_model(&loaded.classifier, &sets).unwrap(), panel);
     // Tensor for tensor what `gms merge --method ties` computes.
     let merged = merge_models(

@@ -354,15 +354,7 @@ impl Widget for Plot<'_> {
                 }),
             };
             if let Some(text) = text {
-                buf.set_line(
-                    area.x,
-                    top,
-                    &Line::from(Span::styled(
-                        summary::fit(&text, usize::from(area.width)),
-                        Style::new().add_modifier(Modifier::BOLD),
-                    )),
-                    area.width,
-                );
+                headline(buf, area, &text);
                 top += 1;
                 height -= 1;
             }
@@ -491,6 +483,19 @@ impl Widget for Plot<'_> {
     }
 }
 
+/// The selected row's figures, bold, on the plot's top line.
+fn headline(buf: &mut Buffer, area: Rect, text: &str) {
+    buf.set_line(
+        area.x,
+        area.y,
+        &Line::from(Span::styled(
+            summary::fit(text, usize::from(area.width)),
+            Style::new().add_modifier(Modifier::BOLD),
+        )),
+        area.width,
+    );
+}
+
 /// A mode's colour in the list and the scatter.
 fn mode_color(mode: SearchMode) -> Color {
     match mode {
@@ -592,15 +597,7 @@ impl Widget for Scatter<'_> {
                     summary::pct(cacc),
                     summary::pct(asr)
                 );
-                buf.set_line(
-                    area.x,
-                    top,
-                    &Line::from(Span::styled(
-                        summary::fit(&text, usize::from(area.width)),
-                        Style::new().add_modifier(Modifier::BOLD),
-                    )),
-                    area.width,
-                );
+                headline(buf, area, &text);
                 top += 1;
                 height -= 1;
             }
