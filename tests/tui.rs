@@ -1278,7 +1278,9 @@ fn the_worker_scores_the_merge_baselines() {
     // one — commands wait for one of those, not for a whole method.
     let victim = gms::model::LoadedModel::load(&kit.victim, &Device::Cpu).unwrap();
     let sets = scoring_sets(kit.inputs(true), &victim);
-    let pair = gms::gms::merge::MergeInputs::open(&kit.victim, &kit.proxy, None).unwrap();
+    let pair = gms::gms::merge::BaselinePair::Encoder(Box::new(
+        gms::gms::merge::MergeInputs::open(&kit.victim, &kit.proxy, None).unwrap(),
+    ));
     let mut run = gms::gms::merge::BaselineRun::merge(
         &pair,
         gms::gms::merge::MergeMethod::Linear,
@@ -1292,6 +1294,74 @@ fn the_worker_scores_the_merge_baselines() {
         .unwrap()
         .expect("the poisoned test set ends it");
     assert_eq!(done.score, linear.score);
+}
+
+/// Decoder adapters get the five merges too (their base is the base the base methods need),
+/// scored as the whole merged model scores on the sets; writing one is refused with why.
+#[test]
+fn the_worker_scores_merge_baselines_of_decoder_adapters() {
+    use gms::gms::merge::{decoder::merge_adapters, score_model, MergeMethod, MergeParams};
+    let kit = common::tiny_decoder_kit(2);
+    let out = tempfile::tempdir().unwrap();
+    let mut b = Bench::start(&kit, true, params(0.4, 2), out.path().to_path_buf());
+    b.key(KeyCode::Char('B'));
+    b.pump_until(|_, e| matches!(e, WorkerEvent::BaselinesDone { .. }));
+    assert_eq!(b.app.baselines.len(), 5, "{:?}", b.app.baselines_skipped);
+    assert!(b.app.baselines_skipped.is_empty());
+    assert!(b
+        .app
+        .baselines
+        .iter()
+        .all(|m| m.score.proxy.is_some() && m.score.test.is_some()));
+
+    // The panel's TIES row is the merged model's own score.
+    let (pair, _) =
+        gms::model::LoadedPair::load(&kit.victim, &kit.proxy, None, &Device::Cpu).unwrap();
+    let gms::model::LoadedPair::Decoder { victim, proxy } = pair else {
+        panic!("adapters load as decoders");
+    };
+    let merged = merge_adapters(
+        &victim.classifier,
+        &proxy.classifier,
+        &MergeParams::defaults(MergeMethod::Ties),
+    )
+    .unwrap();
+    let encoder = victim.text_encoder().unwrap();
+    let inputs = kit.inputs(true);
+    let encode = |p: &std::path::Path| {
+        let rows = gms::gms::session::read_dataset(p, 2).unwrap();
+        encoder.encode_set(&rows.examples, &Device::Cpu).unwrap()
+    };
+    let sets = gms::gms::merge::ScoringSets::from_sets(
+        Some((encode(&inputs.clean), encode(&inputs.suspect))),
+        Some((
+            encode(inputs.test_clean.as_deref().unwrap()),
+            encode(inputs.test_poison.as_deref().unwrap()),
+        )),
+    );
+    assert_eq!(
+        Some(&score_model(&merged, &sets).unwrap()),
+        b.app.baseline_score(MergeMethod::Ties).map(|s| &s.score)
+    );
+
+    // `w` on a decoder merge: refused, saying why, with nothing sent to the worker.
+    b.key(KeyCode::Char('w'));
+    assert!(
+        b.message().contains("built for encoders only"),
+        "{}",
+        b.message()
+    );
+    let written = std::fs::read_dir(out.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("merge-")
+        })
+        .count();
+    assert_eq!(written, 0);
 }
 
 /// The kit's proxy and test sets, encoded with `model`'s tokenizer for scoring a whole model.

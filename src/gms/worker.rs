@@ -716,7 +716,7 @@ struct Worker {
 
 /// [`Command::Baselines`] in progress: the merge inputs and scoring sets, the methods left.
 struct BaselineJob {
-    inputs: crate::gms::merge::MergeInputs,
+    pair: crate::gms::merge::BaselinePair,
     sets: crate::gms::merge::ScoringSets,
     device: candle_core::Device,
     pending: Vec<crate::gms::merge::MergeMethod>,
@@ -1226,37 +1226,66 @@ impl Worker {
 
     /// Opens the merge inputs and encodes the sets for [`Command::Baselines`].
     fn start_baselines(&mut self, base: Option<&Path>) -> Result<()> {
-        use crate::gms::merge::{baseline_methods, MergeInputs, MergeMethod, ScoringSets};
+        use crate::gms::merge::{BaselinePair, MergeInputs, ScoringSets};
         let session = self.backend.session()?;
-        let crate::model::ModelSource::Encoder(victim) = &session.victim else {
-            let skipped = MergeMethod::ALL
-                .iter()
-                .map(|m| {
-                    (
-                        m.name().to_string(),
-                        "merge baselines are computed for encoder classifiers only".to_string(),
-                    )
-                })
-                .collect::<Vec<_>>();
-            self.send(WorkerEvent::BaselinesPlanned {
-                methods: Vec::new(),
-                skipped: skipped.clone(),
-            });
-            self.send(WorkerEvent::BaselinesDone { skipped });
-            return Ok(());
-        };
         let i = &session.inputs;
         let device = session.evaluator.device().clone();
-        let inputs = MergeInputs::open(&i.victim, &i.proxy, base)?;
-        let encoder = crate::model::tokenize::TextEncoder::load(&victim.dir, &victim.config)?;
-        let paths = crate::gms::merge::score::ScoringPaths {
-            clean: Some(&i.clean),
-            suspect: Some(&i.suspect),
-            test_clean: i.test_clean.as_deref(),
-            test_poison: i.test_poison.as_deref(),
+        let (pair, sets) = match &session.victim {
+            ModelSource::Encoder(victim) => {
+                let inputs = MergeInputs::open(&i.victim, &i.proxy, base)?;
+                let encoder =
+                    crate::model::tokenize::TextEncoder::load(&victim.dir, &victim.config)?;
+                let paths = crate::gms::merge::score::ScoringPaths {
+                    clean: Some(&i.clean),
+                    suspect: Some(&i.suspect),
+                    test_clean: i.test_clean.as_deref(),
+                    test_poison: i.test_poison.as_deref(),
+                };
+                let sets = ScoringSets::load(&encoder, victim.config.num_labels, &paths, &device)?;
+                (BaselinePair::Encoder(Box::new(inputs)), sets)
+            }
+            ModelSource::Decoder { .. } => {
+                // The pair again, as classifiers the merge can read (the evaluator's are
+                // behind its views); the sets with the session's own tokenizer.
+                let (loaded, _) = crate::model::LoadedPair::load(
+                    &i.victim,
+                    &i.proxy,
+                    i.base.as_deref(),
+                    &device,
+                )?;
+                let crate::model::LoadedPair::Decoder { victim, proxy } = loaded else {
+                    unreachable!("a decoder session loads a decoder pair");
+                };
+                if let Some(why) = crate::gms::merge::decoder::adapters_merge(
+                    &victim.classifier,
+                    &proxy.classifier,
+                ) {
+                    let skipped: Vec<(String, String)> = crate::gms::merge::MergeMethod::ALL
+                        .iter()
+                        .map(|m| (m.name().to_string(), why.clone()))
+                        .collect();
+                    self.send(WorkerEvent::BaselinesPlanned {
+                        methods: Vec::new(),
+                        skipped: skipped.clone(),
+                    });
+                    self.send(WorkerEvent::BaselinesDone { skipped });
+                    return Ok(());
+                }
+                let labels = victim.classifier.num_labels();
+                let encode = |p: &Path| -> Result<crate::model::tokenize::EncodedSet> {
+                    let rows = crate::gms::session::read_dataset(p, labels)?;
+                    session.encode_for(&session.victim, &rows.examples)
+                };
+                let proxy_sets = Some((encode(&i.clean)?, encode(&i.suspect)?));
+                let test_sets = match (&i.test_clean, &i.test_poison) {
+                    (Some(c), Some(p)) => Some((encode(c)?, encode(p)?)),
+                    _ => None,
+                };
+                let pair = BaselinePair::Decoder(Box::new((victim.classifier, proxy.classifier)));
+                (pair, ScoringSets::from_sets(proxy_sets, test_sets))
+            }
         };
-        let sets = ScoringSets::load(&encoder, victim.config.num_labels, &paths, &device)?;
-        let (pending, skipped) = baseline_methods(&inputs);
+        let (pending, skipped) = pair.methods();
         let skipped: Vec<(String, String)> = skipped
             .into_iter()
             .map(|(m, why)| (m.name().to_string(), why))
@@ -1266,7 +1295,7 @@ impl Worker {
             skipped: skipped.clone(),
         });
         self.baselines = Some(BaselineJob {
-            inputs,
+            pair,
             sets,
             device,
             pending,
@@ -1291,7 +1320,9 @@ impl Worker {
             return Err(GmsError::BadArgument {
                 flag: "export",
                 value: method.name().into(),
-                problem: "merge baselines are computed for encoder classifiers only".into(),
+                problem: "decoder merges are scored in the panel; writing them (YAML or model) is \
+                          built for encoders only"
+                    .into(),
             });
         }
         if method.needs_base() && base.is_none() {
@@ -1342,7 +1373,7 @@ impl Worker {
         let Some(run) = job.current.as_mut() else {
             let method = job.pending[0];
             job.current = Some(crate::gms::merge::BaselineRun::merge(
-                &job.inputs,
+                &job.pair,
                 method,
                 &job.device,
             )?);

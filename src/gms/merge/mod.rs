@@ -15,8 +15,11 @@ pub mod models;
 pub mod score;
 
 use crate::error::{GmsError, Result};
+use crate::model::decoder::DecoderClassifier;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+
+pub mod decoder;
 
 pub use models::{merge_models, MergeInputs, MergedModel};
 pub use score::{score_model, ModelScore, Scoring, ScoringSets};
@@ -309,7 +312,7 @@ pub fn merge_baseline(
     sets: &ScoringSets,
     device: &candle_core::Device,
 ) -> Result<BaselineScore> {
-    let mut run = BaselineRun::merge(inputs, method, device)?;
+    let mut run = BaselineRun::merge_encoder(inputs, method, device)?;
     loop {
         if let Some(done) = run.advance(sets)? {
             return Ok(done);
@@ -317,17 +320,58 @@ pub fn merge_baseline(
     }
 }
 
+/// What merge baselines are made from: an encoder pair's checkpoints (and base), or two
+/// decoder adapters over one base, loaded ([`decoder`]).
+pub enum BaselinePair {
+    /// Encoder checkpoints, memory-mapped.
+    Encoder(Box<MergeInputs>),
+    /// Victim and proxy adapters over their shared base.
+    Decoder(Box<(DecoderClassifier, DecoderClassifier)>),
+}
+
+impl BaselinePair {
+    /// The methods this pair can run, and the others with why not.
+    pub fn methods(&self) -> (Vec<MergeMethod>, Vec<(MergeMethod, String)>) {
+        match self {
+            BaselinePair::Encoder(inputs) => baseline_methods(inputs),
+            BaselinePair::Decoder(_) => (decoder::adapter_methods(), Vec::new()),
+        }
+    }
+}
+
+/// A merged model being scored.
+enum Merged {
+    Encoder(crate::model::encoder::Classifier),
+    Decoder(DecoderClassifier),
+}
+
 /// [`merge_baseline`] in units: the merge, then each part of the scoring ([`Scoring`]).
 pub struct BaselineRun {
     method: MergeMethod,
     settings: String,
-    model: crate::model::encoder::Classifier,
+    model: Merged,
     scoring: Scoring,
 }
 
 impl BaselineRun {
     /// Merges `method` at its defaults: the first unit.
     pub fn merge(
+        pair: &BaselinePair,
+        method: MergeMethod,
+        device: &candle_core::Device,
+    ) -> Result<BaselineRun> {
+        match pair {
+            BaselinePair::Encoder(inputs) => BaselineRun::merge_encoder(inputs, method, device),
+            BaselinePair::Decoder(models) => {
+                let params = MergeParams::defaults(method);
+                let model = decoder::merge_adapters(&models.0, &models.1, &params)?;
+                Ok(BaselineRun::new(params, Merged::Decoder(model)))
+            }
+        }
+    }
+
+    /// [`Self::merge`] of an encoder pair.
+    fn merge_encoder(
         inputs: &MergeInputs,
         method: MergeMethod,
         device: &candle_core::Device,
@@ -339,12 +383,16 @@ impl BaselineRun {
             &merged.f32_tensors(device)?,
             &inputs.victim.dir,
         )?;
-        Ok(BaselineRun {
-            method,
+        Ok(BaselineRun::new(params, Merged::Encoder(model)))
+    }
+
+    fn new(params: MergeParams, model: Merged) -> BaselineRun {
+        BaselineRun {
+            method: params.method,
             settings: params.settings(),
             model,
             scoring: Scoring::default(),
-        })
+        }
     }
 
     /// The method being merged.
@@ -354,7 +402,11 @@ impl BaselineRun {
 
     /// Scores the next part; the baseline once every part is scored.
     pub fn advance(&mut self, sets: &ScoringSets) -> Result<Option<BaselineScore>> {
-        if !self.scoring.advance(&self.model, sets)? {
+        let done = match &self.model {
+            Merged::Encoder(m) => self.scoring.advance(m, sets)?,
+            Merged::Decoder(m) => self.scoring.advance(m, sets)?,
+        };
+        if !done {
             return Ok(None);
         }
         Ok(Some(BaselineScore {

@@ -334,6 +334,49 @@ fn mask_rng(seed: u64, model: usize, name: &str) -> rand::rngs::StdRng {
     rand::rngs::StdRng::from_seed(h.finalize().into())
 }
 
+/// One tensor `name` of the merge per `params`: victim's and proxy's values, and the base's
+/// for the base methods (linear ignores it). DARE's masks are drawn from `params.seed` and the
+/// name, so every tensor gets its own, the same on every run.
+pub fn merge_values(
+    name: &str,
+    victim: &[f32],
+    proxy: &[f32],
+    base: Option<&[f32]>,
+    params: &MergeParams,
+) -> Vec<f32> {
+    let method = params.method;
+    let weights = params.weights().map(|w| w as f32);
+    let Some(b) = base.filter(|_| method.needs_base()) else {
+        return arithmetic::linear(victim, proxy, weights);
+    };
+    let (normalize, rescale) = method.mergekit_defaults();
+    let how = Combine {
+        consensus: method.consensus(),
+        normalize,
+        lambda: params.lambda as f32,
+    };
+    let deltas: Vec<Vec<f32>> = [victim, proxy]
+        .iter()
+        .enumerate()
+        .map(|(i, model)| {
+            let mut d = arithmetic::delta(model, b);
+            let keep = match method {
+                MergeMethod::Ties => arithmetic::magnitude_keep(&d, params.density),
+                MergeMethod::Dare | MergeMethod::DareLinear => {
+                    let mut rng = mask_rng(params.seed, i, name);
+                    arithmetic::random_keep(d.len(), params.density, &mut rng)
+                }
+                _ => None,
+            };
+            if let Some(keep) = keep {
+                arithmetic::sparsify(&mut d, &keep, rescale);
+            }
+            d
+        })
+        .collect();
+    arithmetic::combine(b, &deltas, &weights, how)
+}
+
 /// Merges victim and proxy per `params` (the base methods also need `inputs`' base).
 pub fn merge_models(inputs: &MergeInputs, params: &MergeParams) -> Result<MergedModel> {
     let method = params.method;
@@ -350,13 +393,6 @@ pub fn merge_models(inputs: &MergeInputs, params: &MergeParams) -> Result<Merged
         }
         _ => None,
     };
-    let weights = params.weights().map(|w| w as f32);
-    let (normalize, rescale) = method.mergekit_defaults();
-    let how = Combine {
-        consensus: method.consensus(),
-        normalize,
-        lambda: params.lambda as f32,
-    };
     let mut tensors = BTreeMap::new();
     let mut victim_kept = Vec::new();
     for name in inputs.victim_weights.names() {
@@ -369,7 +405,7 @@ pub fn merge_models(inputs: &MergeInputs, params: &MergeParams) -> Result<Merged
         let victim = inputs.victim_weights.load_f32(name)?;
         let proxy = inputs.proxy_weights.load_f32(name)?;
         let merged = match base {
-            None => arithmetic::linear(&victim, &proxy, weights),
+            None => merge_values(name, &victim, &proxy, None, params),
             Some(base) => match inputs.base_names.get(name) {
                 None => {
                     victim_kept.push(name.to_string());
@@ -377,26 +413,7 @@ pub fn merge_models(inputs: &MergeInputs, params: &MergeParams) -> Result<Merged
                 }
                 Some(base_name) => {
                     let b = base.load_f32(base_name)?;
-                    let deltas: Vec<Vec<f32>> = [&victim, &proxy]
-                        .iter()
-                        .enumerate()
-                        .map(|(i, model)| {
-                            let mut d = arithmetic::delta(model, &b);
-                            let keep = match method {
-                                MergeMethod::Ties => arithmetic::magnitude_keep(&d, params.density),
-                                MergeMethod::Dare | MergeMethod::DareLinear => {
-                                    let mut rng = mask_rng(params.seed, i, name);
-                                    arithmetic::random_keep(d.len(), params.density, &mut rng)
-                                }
-                                _ => None,
-                            };
-                            if let Some(keep) = keep {
-                                arithmetic::sparsify(&mut d, &keep, rescale);
-                            }
-                            d
-                        })
-                        .collect();
-                    arithmetic::combine(&b, &deltas, &weights, how)
+                    merge_values(name, &victim, &proxy, Some(&b), params)
                 }
             },
         };

@@ -10,7 +10,8 @@ use crate::error::{GmsError, Result};
 use crate::gms::evaluator::Evaluator;
 use crate::gms::score::{score_counts, Baseline, Counts, Metrics};
 use crate::gms::session::{read_dataset, TestMetrics};
-use crate::model::encoder::{argmax_rows, count_matches, Classifier};
+use crate::model::encoder::{argmax_rows, count_matches};
+use crate::model::layered::LayeredClassifier;
 use crate::model::tokenize::{EncodedSet, TextEncoder};
 use candle_core::Device;
 use serde::Serialize;
@@ -67,6 +68,14 @@ impl ScoringSets {
         })
     }
 
+    /// Sets encoded elsewhere (a decoder's, by its session's tokenizer).
+    pub fn from_sets(
+        proxy: Option<(EncodedSet, EncodedSet)>,
+        test: Option<(EncodedSet, EncodedSet)>,
+    ) -> ScoringSets {
+        ScoringSets { proxy, test }
+    }
+
     /// Whether proxy sets were given.
     pub fn has_proxy(&self) -> bool {
         self.proxy.is_some()
@@ -106,8 +115,8 @@ impl ModelScore {
     }
 }
 
-/// Scores `model` on `sets`.
-pub fn score_model(model: &Classifier, sets: &ScoringSets) -> Result<ModelScore> {
+/// Scores `model` (an encoder or a decoder) on `sets`.
+pub fn score_model<M: LayeredClassifier>(model: &M, sets: &ScoringSets) -> Result<ModelScore> {
     let mut scoring = Scoring::default();
     while !scoring.advance(model, sets)? {}
     Ok(scoring.score)
@@ -127,7 +136,7 @@ pub struct Scoring {
 
 impl Scoring {
     /// Scores the next part of `sets`; whether the score is complete.
-    pub fn advance(&mut self, model: &Classifier, sets: &ScoringSets) -> Result<bool> {
+    pub fn advance<M: LayeredClassifier>(&mut self, model: &M, sets: &ScoringSets) -> Result<bool> {
         match (self.done, &sets.proxy, &sets.test) {
             (0, Some((clean, suspect)), _) => {
                 self.score.proxy = Some(
@@ -156,7 +165,7 @@ impl Scoring {
 
 /// Rows of `set` the model predicts as labelled (for the poisoned set: as the target): the
 /// whole-model form of [`Evaluator::count_correct`], which scores a weight view.
-fn count_correct(model: &Classifier, set: &EncodedSet) -> Result<usize> {
+fn count_correct<M: LayeredClassifier>(model: &M, set: &EncodedSet) -> Result<usize> {
     let mut correct = 0;
     for (batch, logits) in set.batches.iter().zip(model.set_logits(set)?) {
         correct += count_matches(&argmax_rows(&logits)?, &batch.labels);

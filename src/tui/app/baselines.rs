@@ -128,6 +128,16 @@ impl App {
             );
             return Vec::new();
         }
+        if self.modules.as_slice() == crate::model::DECODER_MODULES.as_slice() {
+            self.say(
+                format!(
+                    "{method}: decoder merges are scored here, not written: the YAML and model \
+                     writers are built for encoders only"
+                ),
+                Level::Warn,
+            );
+            return Vec::new();
+        }
         let n = self.next_merge_number(method);
         let stem = format!("merge-{n}-{}", method.name());
         let yaml = self.export_dir.join(format!("{stem}.yaml"));
