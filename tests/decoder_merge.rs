@@ -163,3 +163,72 @@ fn fully_fine_tuned_decoders_get_no_merges_and_say_why() {
     let why = adapters_merge(&victim.classifier, &proxy.classifier).expect("a reason");
     assert!(why.contains("fully fine-tuned"), "{why}");
 }
+
+/// The panel's decoder rows against transformers + peft: peft merges each adapter into its own
+/// copy of the base (`merge_and_unload`), `scripts/check-decoder-merge.py` averages (linear)
+/// or adds the task vectors (task arithmetic) and counts the proxy sets; gms's merged model
+/// must count the same rows. Needs `GMS_PYTHON` (torch, transformers, peft).
+#[test]
+fn peft_merged_adapters_count_the_same_rows() {
+    use gms::gms::merge::{score_model, ScoringSets};
+    let python = match std::env::var("GMS_PYTHON") {
+        Ok(p) if !p.is_empty() => p,
+        _ => {
+            common::skipped(
+                "decoder merge against peft",
+                "set GMS_PYTHON to a python with torch, transformers and peft",
+            );
+            return;
+        }
+    };
+    let kit = common::tiny_decoder_kit(2);
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/check-decoder-merge.py");
+    let out = std::process::Command::new(&python)
+        .arg(script)
+        .arg(kit.dir.path().join("base"))
+        .args([&kit.victim, &kit.proxy, &kit.clean, &kit.suspect])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(theirs.len(), 2, "{text}");
+
+    let (pair, _) = LoadedPair::load(&kit.victim, &kit.proxy, None, &Device::Cpu).unwrap();
+    let LoadedPair::Decoder { victim, proxy } = pair else {
+        panic!("an adapter pair loads as decoders");
+    };
+    let encoder = victim.text_encoder().unwrap();
+    let encode = |p: &std::path::Path| {
+        let rows = gms::gms::session::read_dataset(p, 2).unwrap();
+        encoder.encode_set(&rows.examples, &Device::Cpu).unwrap()
+    };
+    let sets = ScoringSets::from_sets(Some((encode(&kit.clean), encode(&kit.suspect))), None);
+    for (method, row) in [MergeMethod::Linear, MergeMethod::TaskArithmetic]
+        .into_iter()
+        .zip(&theirs)
+    {
+        assert_eq!(row["method"], method.name());
+        let merged = merge_adapters(
+            &victim.classifier,
+            &proxy.classifier,
+            &MergeParams::defaults(method),
+        )
+        .unwrap();
+        let counts = score_model(&merged, &sets).unwrap().proxy.unwrap();
+        common::report(&format!(
+            "decoder merge against peft: {method} gms {}/{} clean, {}/{} suspect; peft {row}",
+            counts.clean_correct, counts.clean_total, counts.suspect_hits, counts.suspect_total
+        ));
+        assert_eq!(row["clean_correct"], counts.clean_correct, "{method}");
+        assert_eq!(row["suspect_hits"], counts.suspect_hits, "{method}");
+    }
+}

@@ -68,7 +68,7 @@ impl App {
         self.baselines_requested = true;
         self.baselines_done = false;
         self.say(
-            "merging the baselines on the worker, one method between search units · B closes the panel",
+            "merging the baselines on the worker, a part at a time between search units · B closes the panel",
             Level::Info,
         );
         vec![Command::Baselines {
