@@ -243,6 +243,9 @@ pub struct KitResult {
     pub cells_total: usize,
     /// Names ([`Run::name`]) of the report's runs not measured on this kit (`--runs`).
     pub left_out: Vec<String>,
+    /// Names of this kit's runs still to come when the result was taken (a report written
+    /// while the kit runs); empty once it is done.
+    pub unfinished: Vec<String>,
 }
 
 /// How a strategy compares with another on two counts (accuracy-like up, attack-like down).
@@ -345,6 +348,7 @@ pub fn run_kit(
     params: SearchParams,
     runs: &[Run],
     mut progress: impl FnMut(&str),
+    mut measured: impl FnMut(&KitResult),
 ) -> Result<KitResult> {
     let mut reference = Session::load(kit.inputs.clone(), device)?;
     reference.evaluator.drops = kit.drops;
@@ -365,6 +369,7 @@ pub fn run_kit(
         neighbourhood: None,
         cells_total: full.count(),
         left_out: Vec::new(),
+        unfinished: runs.iter().map(Run::name).collect(),
     };
     for &Run {
         mode,
@@ -427,7 +432,17 @@ pub fn run_kit(
             search_s
         ));
         result.rows.push(row);
+        let name = Run {
+            mode,
+            signal: sig,
+            large_clean,
+        }
+        .name();
+        result.unfinished.retain(|n| *n != name);
+        // A kit's runs take hours on the LLM kit: whoever writes the report keeps each row.
+        measured(&result);
     }
+    result.unfinished.clear();
     let paper = result
         .rows
         .iter()
@@ -590,6 +605,13 @@ pub fn report_sections(results: &[KitResult]) -> String {
                 s,
                 "Not run on this kit (chosen with `--runs`): {}.\n",
                 r.left_out.join(", ")
+            );
+        }
+        if !r.unfinished.is_empty() {
+            let _ = writeln!(
+                s,
+                "Still running when this was written: {}.\n",
+                r.unfinished.join(", ")
             );
         }
         if let Some(why) = &r.kit.no_neighbourhood {

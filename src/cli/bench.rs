@@ -359,6 +359,30 @@ impl BenchCmd {
                 "cargo run --release -- bench --efficacy",
             )
         };
+        // With --only, the measured kits' sections go into the file as it is, each saying how
+        // it was measured; the other kits' sections stay.
+        let existing = std::fs::read_to_string(&self.efficacy_out).unwrap_or_default();
+        let only_note = self.only.as_ref().map(|only| {
+            let mut command = "cargo run --release -- bench --efficacy".to_string();
+            if self.efficacy_llm {
+                command.push_str(" --efficacy-llm");
+            }
+            command.push_str(&format!(" --only '{only}'"));
+            if !self.runs.is_empty() {
+                command.push_str(&format!(" --runs {}", self.runs.join(",")));
+            }
+            format!(
+                "Measured on its own by `{command}`. Device: {}.",
+                bench::machine(device)
+            )
+        });
+        let full_report =
+            |results: &[efficacy::KitResult], pending: &[(String, String)]| match &only_note {
+                Some(note) => {
+                    efficacy::splice(&existing, &efficacy::report_sections(results), note)
+                }
+                None => report(results, pending),
+            };
         for (i, entry) in entries.into_iter().enumerate() {
             match entry {
                 KitEntry::Run(kit) => {
@@ -370,21 +394,39 @@ impl BenchCmd {
                         continue;
                     }
                     eprintln!("{}: {} runs", kit.name, runs.len());
-                    let mut result = efficacy::run_kit(&kit, device, params, &runs, |line| {
-                        eprintln!("  {line}")
-                    })?;
+                    let mut pending = skipped.clone();
+                    pending.extend(later[i + 1..].iter().cloned());
+                    // Each finished run is written at once: the report takes hours on two
+                    // cores, and a stopped run keeps what it measured.
+                    let mut write_error = None;
+                    let mut result = efficacy::run_kit(
+                        &kit,
+                        device,
+                        params,
+                        &runs,
+                        |line| eprintln!("  {line}"),
+                        |partial| {
+                            let mut so_far = results.clone();
+                            let mut partial = partial.clone();
+                            partial.left_out = left_out.clone();
+                            so_far.push(partial);
+                            if let Err(e) = crate::atomic::write_file(
+                                &self.efficacy_out,
+                                full_report(&so_far, &pending).as_bytes(),
+                            ) {
+                                write_error.get_or_insert(e);
+                            }
+                        },
+                    )?;
+                    if let Some(e) = write_error {
+                        return Err(e.into());
+                    }
                     result.left_out = left_out.clone();
                     results.push(result);
-                    // Each finished kit is written at once: the whole report takes an hour
-                    // or more on two cores, and a stopped run keeps what it measured.
-                    if self.only.is_none() && i + 1 < later.len() {
-                        let mut pending = skipped.clone();
-                        pending.extend(later[i + 1..].iter().cloned());
-                        crate::atomic::write_file(
-                            &self.efficacy_out,
-                            report(&results, &pending).as_bytes(),
-                        )?;
-                    }
+                    crate::atomic::write_file(
+                        &self.efficacy_out,
+                        full_report(&results, &pending).as_bytes(),
+                    )?;
                 }
                 KitEntry::Skipped { name, why } => {
                     eprintln!("{name}: skipped ({why})");
@@ -411,27 +453,7 @@ impl BenchCmd {
             }
             .into());
         }
-        let mut report = report(&results, &skipped);
-        if self.only.is_some() {
-            // The other kits' sections stay as the file has them.
-            let existing = std::fs::read_to_string(&self.efficacy_out).unwrap_or_default();
-            let mut command = "cargo run --release -- bench --efficacy".to_string();
-            if self.efficacy_llm {
-                command.push_str(" --efficacy-llm");
-            }
-            if let Some(only) = &self.only {
-                command.push_str(&format!(" --only '{only}'"));
-            }
-            if !self.runs.is_empty() {
-                command.push_str(&format!(" --runs {}", self.runs.join(",")));
-            }
-            let note = format!(
-                "Measured on its own by `{command}`. Device: {}.",
-                bench::machine(device)
-            );
-            let fresh: Vec<efficacy::KitResult> = results.clone();
-            report = efficacy::splice(&existing, &efficacy::report_sections(&fresh), &note);
-        }
+        let report = full_report(&results, &skipped);
         println!("{report}");
         crate::atomic::write_file(&self.efficacy_out, report.as_bytes())?;
         println!("wrote {}", self.efficacy_out.display());
