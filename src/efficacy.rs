@@ -371,12 +371,12 @@ pub fn run_kit(
         left_out: Vec::new(),
         unfinished: runs.iter().map(Run::name).collect(),
     };
-    for &Run {
-        mode,
-        signal: sig,
-        large_clean,
-    } in runs
-    {
+    for run in runs {
+        let Run {
+            mode,
+            signal: sig,
+            large_clean,
+        } = *run;
         let mut inputs = kit.inputs.clone();
         if large_clean {
             match &kit.large_clean {
@@ -432,13 +432,7 @@ pub fn run_kit(
             search_s
         ));
         result.rows.push(row);
-        let name = Run {
-            mode,
-            signal: sig,
-            large_clean,
-        }
-        .name();
-        result.unfinished.retain(|n| *n != name);
+        result.unfinished.retain(|n| *n != run.name());
         // A kit's runs take hours on the LLM kit: whoever writes the report keeps each row.
         measured(&result);
     }
@@ -670,8 +664,8 @@ pub fn report_sections(results: &[KitResult]) -> String {
 
 /// `report` with each `## ` section of `fresh` put in place of the section of the same
 /// heading in `existing` (or added after its last one); the rest of `existing` — its header
-/// and the kits not measured again — stays as it was. Each section put in gets `note` (how it was measured) under its heading.
-/// What `--only` writes.
+/// and the kits not measured again — stays as it was. Each section put in gets `note` (how it
+/// was measured) under its heading. What `--only` writes.
 pub fn splice(existing: &str, fresh: &str, note: &str) -> String {
     fn sections(text: &str) -> (String, Vec<(String, String)>) {
         let mut head = String::new();

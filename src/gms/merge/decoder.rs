@@ -15,7 +15,7 @@
 //! it runs through the same forward pass and scoring as any fine-tuned decoder.
 
 use super::models::merge_values;
-use super::{MergeMethod, MergeParams};
+use super::MergeParams;
 use crate::error::Result;
 use crate::model::arch::DECODER_MODULES;
 use crate::model::decoder::DecoderClassifier;
@@ -42,18 +42,15 @@ pub fn adapters_merge(victim: &DecoderClassifier, proxy: &DecoderClassifier) -> 
     }
 }
 
-/// The methods a decoder adapter pair runs: all five (the base is the adapters' own).
-pub fn adapter_methods() -> Vec<MergeMethod> {
-    MergeMethod::ALL.to_vec()
-}
-
-/// `module` as a dense f32 weight: `W + s·B·A` when it carries a LoRA pair, else `W`.
-fn dense(module: &LoraLinear) -> Result<Tensor> {
+/// `module`'s base weight `W` in f32, and the module as a dense f32 weight: `W + s·B·A` when
+/// it carries a LoRA pair, else `W`.
+fn dense(module: &LoraLinear) -> Result<(Tensor, Tensor)> {
     let w = module.weight.to_dtype(DType::F32)?;
-    Ok(match &module.lora {
-        Some(pair) => (w + (pair.b.matmul(&pair.a)? * pair.scale)?)?,
-        None => w,
-    })
+    let full = match &module.lora {
+        Some(pair) => (&w + (pair.b.matmul(&pair.a)? * pair.scale)?)?,
+        None => w.clone(),
+    };
+    Ok((w, full))
 }
 
 fn values(t: &Tensor) -> Result<Vec<f32>> {
@@ -78,16 +75,11 @@ pub fn merge_adapters(
                 // Neither adapts it: both models compute the base weight, and so does a merge.
                 continue;
             }
-            let (wv, wp) = (dense(v)?, dense(p)?);
-            let base = values(&v.weight.to_dtype(DType::F32)?)?;
+            let ((w, wv), (_, wp)) = (dense(v)?, dense(p)?);
+            // Both adapters share the base: the victim's W is the proxy's.
+            let base = if base_method { Some(values(&w)?) } else { None };
             let name = format!("{}.weight", m.decoder_path(l));
-            let out = merge_values(
-                &name,
-                &values(&wv)?,
-                &values(&wp)?,
-                base_method.then_some(base.as_slice()),
-                params,
-            );
+            let out = merge_values(&name, &values(&wv)?, &values(&wp)?, base.as_deref(), params);
             let weight = Tensor::from_vec(out, wv.dims(), wv.device())?;
             layer.modules[slot] = LoraLinear {
                 weight,
@@ -97,7 +89,7 @@ pub fn merge_adapters(
         }
     }
     if !base_method {
-        let (hv, hp) = (dense(&victim.score)?, dense(&proxy.score)?);
+        let ((_, hv), (_, hp)) = (dense(&victim.score)?, dense(&proxy.score)?);
         let out = merge_values("score.weight", &values(&hv)?, &values(&hp)?, None, params);
         merged.score = LoraLinear {
             weight: Tensor::from_vec(out, hv.dims(), hv.device())?,

@@ -334,7 +334,8 @@ impl BaselinePair {
     pub fn methods(&self) -> (Vec<MergeMethod>, Vec<(MergeMethod, String)>) {
         match self {
             BaselinePair::Encoder(inputs) => baseline_methods(inputs),
-            BaselinePair::Decoder(_) => (decoder::adapter_methods(), Vec::new()),
+            // All five: the base the base methods need is the adapters' own.
+            BaselinePair::Decoder(_) => (MergeMethod::ALL.to_vec(), Vec::new()),
         }
     }
 }
@@ -393,11 +394,6 @@ impl BaselineRun {
             model,
             scoring: Scoring::default(),
         }
-    }
-
-    /// The method being merged.
-    pub fn method(&self) -> MergeMethod {
-        self.method
     }
 
     /// Scores the next part; the baseline once every part is scored.

@@ -179,16 +179,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         header.push("settings");
         widths.push(Constraint::Length(32));
     }
-    header.extend(["acc", "asr", "score"]);
-    widths.extend([
-        Constraint::Length(5),
-        Constraint::Length(5),
-        Constraint::Length(5),
-    ]);
-    if tests {
-        header.extend(["CACC%", "ASR%"]);
-        widths.extend([Constraint::Length(5), Constraint::Length(5)]);
-    }
+    super::score_columns(&mut header, &mut widths, tests);
     header.push("");
     widths.push(Constraint::Length(1));
     let n_rows = rows.len() as u16 + 1;

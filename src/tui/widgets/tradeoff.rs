@@ -266,18 +266,9 @@ fn render_list(frame: &mut Frame, area: Rect, app: &App) {
         header.push("mode");
         widths.push(Constraint::Length(MODE_WIDTH - 1));
     }
-    header.extend(["α", "cells", "acc", "asr", "score"]);
-    widths.extend([
-        Constraint::Length(4),
-        Constraint::Length(5),
-        Constraint::Length(5),
-        Constraint::Length(5),
-        Constraint::Length(5),
-    ]);
-    if tests {
-        header.extend(["CACC%", "ASR%"]);
-        widths.extend([Constraint::Length(5), Constraint::Length(5)]);
-    }
+    header.extend(["α", "cells"]);
+    widths.extend([Constraint::Length(4), Constraint::Length(5)]);
+    super::score_columns(&mut header, &mut widths, tests);
     header.push("");
     widths.push(Constraint::Length(5));
     let table = Table::new(rows, widths)
