@@ -43,7 +43,7 @@ impl Kit {
             return Err(GmsError::Missing {
                 path: dir.join("setup.sh"),
                 what: "benchmark kit",
-                fix: "pass --kit DIR (the kit's folder, e.g. ../shared/bench)",
+                fix: "pass --kit DIR, the encoder kit's folder (docs/kits.md §Encoder kit)",
             });
         }
         Ok(Kit {
